@@ -1,0 +1,33 @@
+//! `caugym`: generate causal data, solve and score the CauGym benchmark, train and evaluate models.
+//!
+//! Each subcommand lives in its own module under `cmd/` as an argument struct plus a `run` function;
+//! this file only dispatches.
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Post-training framework that turns a Qwen2-family LLM into a reliable causal reasoner.
+#[derive(Debug, Parser)]
+#[command(name = "caugym", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
