@@ -7,8 +7,8 @@ use crate::params::NamedVar;
 
 /// Sums the gradients of the trainable parameters over the micro-batches of one step.
 ///
-/// Only the listed parameters are kept (a micro-batch's `GradStore` also holds the gradient of
-/// every intermediate tensor, which would otherwise stay alive), detached. Losses must already
+/// Only the listed parameters are kept, detached (a micro-batch's `GradStore` also holds the
+/// gradients of any other `Var` in the graph, e.g. a frozen weight created as a `Var`). Losses must already
 /// be normalised over the whole accumulated batch (see [`crate::agg::AggNorm`]), so the sum is
 /// the gradient of the batch loss. A parameter absent from a micro-batch's store is skipped
 /// here; the optimiser decides whether a missing gradient is an error.
