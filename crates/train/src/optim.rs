@@ -222,14 +222,7 @@ impl AdamW {
     pub fn state(&self) -> Result<AdamWState> {
         let mut tensors = HashMap::new();
         for s in &self.slots {
-            let key = |what: &str| format!("adamw.{}.{what}", s.param.name);
-            tensors.insert(key("exp_avg"), s.exp_avg.clone());
-            tensors.insert(key("exp_avg_sq"), s.exp_avg_sq.clone());
-            if let Some(m) = &s.master {
-                tensors.insert(key("master"), m.clone());
-            }
-            let dev = s.exp_avg.device();
-            tensors.insert(key("step"), Tensor::new(&[s.steps as i64], dev)?);
+            s.save_into(&mut tensors)?;
         }
         Ok(AdamWState {
             step: self.steps,
@@ -239,73 +232,105 @@ impl AdamW {
 
     /// Restores a snapshot taken over the same parameters (names and shapes must match; an
     /// entry for an unknown parameter is an error). A restored master copy is also written back
-    /// to its Var.
+    /// to its Var. Nothing changes unless the whole snapshot is valid.
     pub fn load_state(&mut self, state: &AdamWState) -> Result<()> {
-        let mut used = 0;
-        let mut loaded = Vec::with_capacity(self.slots.len());
-        for s in &self.slots {
-            let var = s.param.var.as_tensor();
-            let key = |what: &str| format!("adamw.{}.{what}", s.param.name);
-            let fetch = |what: &str| -> Result<Tensor> {
-                let k = key(what);
-                let t = state.tensors.get(&k).ok_or_else(|| Error::State {
-                    entry: k.clone(),
-                    reason: "missing".to_string(),
-                })?;
-                if t.dims() != var.dims() {
-                    return Err(Error::State {
-                        entry: k,
-                        reason: format!("shape {:?}, parameter has {:?}", t.dims(), var.dims()),
-                    });
-                }
-                Ok(t.to_dtype(DType::F32)?.to_device(var.device())?)
-            };
-            let m = fetch("exp_avg")?;
-            let v = fetch("exp_avg_sq")?;
-            let master = match s.master {
-                Some(_) => Some(fetch("master")?),
-                None => None,
-            };
-            let step_key = key("step");
-            let steps_t = state.tensors.get(&step_key).ok_or_else(|| Error::State {
-                entry: step_key.clone(),
-                reason: "missing".to_string(),
-            })?;
-            let steps = read_count(&step_key, steps_t)?;
-            used += 3 + usize::from(master.is_some());
-            loaded.push((m, v, master, steps));
-        }
-        if used != state.tensors.len() {
-            let known: HashSet<String> = self
-                .slots
-                .iter()
-                .flat_map(|s| {
-                    ["exp_avg", "exp_avg_sq", "master", "step"]
-                        .map(|w| format!("adamw.{}.{w}", s.param.name))
-                })
-                .collect();
-            let extra = state.tensors.keys().find(|k| !known.contains(*k));
+        let loaded = self
+            .slots
+            .iter()
+            .map(|s| s.read_from(state))
+            .collect::<Result<Vec<_>>>()?;
+        let known: HashSet<String> = self
+            .slots
+            .iter()
+            .flat_map(|s| SLOT_ENTRIES.map(|what| s.key(what)))
+            .collect();
+        if let Some(extra) = state.tensors.keys().find(|k| !known.contains(*k)) {
             return Err(Error::State {
-                entry: extra.cloned().unwrap_or_default(),
+                entry: extra.clone(),
                 reason: "not a parameter of this optimiser".to_string(),
             });
         }
-        for (s, (m, v, master, steps)) in self.slots.iter_mut().zip(loaded) {
-            if let Some(w) = &master {
-                let var = &s.param.var;
-                var.set(&w.to_dtype(var.dtype())?)?;
-            }
-            s.exp_avg = m;
-            s.exp_avg_sq = v;
-            s.master = master;
-            s.steps = steps;
+        for (s, l) in self.slots.iter_mut().zip(loaded) {
+            s.restore(l)?;
         }
         self.steps = state.step;
         Ok(())
     }
 }
 
+/// The per-parameter entries of a snapshot (`master` only for non-f32 Vars).
+const SLOT_ENTRIES: [&str; 4] = ["exp_avg", "exp_avg_sq", "master", "step"];
+
+/// One parameter's state read from a snapshot, checked, not yet applied.
+struct SlotState {
+    exp_avg: Tensor,
+    exp_avg_sq: Tensor,
+    master: Option<Tensor>,
+    steps: u64,
+}
+
 impl Slot {
+    fn key(&self, what: &str) -> String {
+        format!("adamw.{}.{what}", self.param.name)
+    }
+
+    fn save_into(&self, out: &mut HashMap<String, Tensor>) -> Result<()> {
+        out.insert(self.key("exp_avg"), self.exp_avg.clone());
+        out.insert(self.key("exp_avg_sq"), self.exp_avg_sq.clone());
+        if let Some(m) = &self.master {
+            out.insert(self.key("master"), m.clone());
+        }
+        let step = Tensor::new(&[self.steps as i64], self.exp_avg.device())?;
+        out.insert(self.key("step"), step);
+        Ok(())
+    }
+
+    fn entry<'a>(&self, state: &'a AdamWState, what: &str) -> Result<&'a Tensor> {
+        let key = self.key(what);
+        state.tensors.get(&key).ok_or(Error::State {
+            entry: key,
+            reason: "missing".to_string(),
+        })
+    }
+
+    /// A moment or master tensor: the parameter's shape, as f32 on its device.
+    fn param_shaped(&self, state: &AdamWState, what: &str) -> Result<Tensor> {
+        let var = self.param.var.as_tensor();
+        let t = self.entry(state, what)?;
+        if t.dims() != var.dims() {
+            return Err(Error::State {
+                entry: self.key(what),
+                reason: format!("shape {:?}, parameter has {:?}", t.dims(), var.dims()),
+            });
+        }
+        Ok(t.to_dtype(DType::F32)?.to_device(var.device())?)
+    }
+
+    fn read_from(&self, state: &AdamWState) -> Result<SlotState> {
+        let master = match self.master {
+            Some(_) => Some(self.param_shaped(state, "master")?),
+            None => None,
+        };
+        Ok(SlotState {
+            exp_avg: self.param_shaped(state, "exp_avg")?,
+            exp_avg_sq: self.param_shaped(state, "exp_avg_sq")?,
+            master,
+            steps: read_count(&self.key("step"), self.entry(state, "step")?)?,
+        })
+    }
+
+    fn restore(&mut self, l: SlotState) -> Result<()> {
+        if let Some(w) = &l.master {
+            let var = &self.param.var;
+            var.set(&w.to_dtype(var.dtype())?)?;
+        }
+        self.exp_avg = l.exp_avg;
+        self.exp_avg_sq = l.exp_avg_sq;
+        self.master = l.master;
+        self.steps = l.steps;
+        Ok(())
+    }
+
     fn update(&mut self, grad: &Tensor, lr: f64, c: &AdamWConfig) -> Result<()> {
         self.steps += 1;
         let t = self.steps as i32;

@@ -9,12 +9,6 @@ use caugym_train::losses::{ClipRange, PolicyBatch, policy_clip};
 use caugym_train::{AggNorm, Error, LossAgg, NamedVar, agg, masked};
 use common::*;
 
-const MODES: [LossAgg; 3] = [
-    LossAgg::TokenMean,
-    LossAgg::SeqMeanTokenMean,
-    LossAgg::SeqMeanTokenSumNorm,
-];
-
 fn masked_items(v: &[f64], m: &[f64]) -> Vec<f64> {
     v.iter()
         .zip(m)
@@ -134,27 +128,6 @@ fn masked_hand_computed_and_errors() {
     ));
 }
 
-fn agg_reference(l: &[f64], m: &[f64], b: usize, t: usize, mode: LossAgg, n: &AggNorm) -> f64 {
-    match mode {
-        LossAgg::TokenMean => masked_items(l, m).iter().sum::<f64>() / n.total_tokens as f64,
-        LossAgg::SeqMeanTokenMean => {
-            let mut acc = 0.0;
-            for row in 0..b {
-                let s = &l[row * t..(row + 1) * t];
-                let k = &m[row * t..(row + 1) * t];
-                let cnt: f64 = k.iter().sum();
-                if cnt > 0.0 {
-                    acc += masked_items(s, k).iter().sum::<f64>() / cnt;
-                }
-            }
-            acc / n.num_sequences as f64
-        }
-        LossAgg::SeqMeanTokenSumNorm => {
-            masked_items(l, m).iter().sum::<f64>() / (n.num_sequences * n.max_len) as f64
-        }
-    }
-}
-
 #[test]
 fn aggregate_matches_scalar_loops() {
     // Tolerance 1e-12 (f64). The normaliser is deliberately larger than the batch (a global
@@ -168,7 +141,7 @@ fn aggregate_matches_scalar_loops() {
         let norm = AggNorm::new(local.total_tokens + 5, b + 2, t + 3);
         for mode in MODES {
             let got = agg::aggregate(&t2(&l, b, t), &t2(&m, b, t), mode, &norm).unwrap();
-            let want = agg_reference(&l, &m, b, t, mode, &norm);
+            let want = agg_ref(&l, &m, b, t, mode, &norm);
             assert_close1(scalar(&got), want, 1e-12, &format!("{mode:?} {b}x{t}"));
         }
     }

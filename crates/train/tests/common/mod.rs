@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use candle_core::{DType, Device, Tensor, Var};
+use caugym_train::{AggNorm, LossAgg};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -98,4 +99,43 @@ pub fn check_grad(
         numeric.push((fp - fm) / (2.0 * h));
     }
     assert_close(&analytic, &numeric, tol, what);
+}
+
+pub const MODES: [LossAgg; 3] = [
+    LossAgg::TokenMean,
+    LossAgg::SeqMeanTokenMean,
+    LossAgg::SeqMeanTokenSumNorm,
+];
+/// Finite-difference step and tolerance (f64 central differences: error ~ h² f''' + eps/h).
+pub const FD_H: f64 = 1e-5;
+pub const FD_TOL: f64 = 1e-7;
+
+pub fn softplus(x: f64) -> f64 {
+    x.max(0.0) + (-x.abs()).exp().ln_1p()
+}
+
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Scalar aggregation of per-token values (the formulas of agg.rs, as loops).
+pub fn agg_ref(l: &[f64], m: &[f64], b: usize, t: usize, mode: LossAgg, n: &AggNorm) -> f64 {
+    let mut total = 0.0;
+    for row in 0..b {
+        let (mut s, mut c) = (0.0, 0.0);
+        for col in 0..t {
+            s += l[row * t + col] * m[row * t + col];
+            c += m[row * t + col];
+        }
+        total += match mode {
+            LossAgg::SeqMeanTokenMean if c > 0.0 => s / c,
+            LossAgg::SeqMeanTokenMean => 0.0,
+            _ => s,
+        };
+    }
+    match mode {
+        LossAgg::TokenMean => total / n.total_tokens as f64,
+        LossAgg::SeqMeanTokenMean => total / n.num_sequences as f64,
+        LossAgg::SeqMeanTokenSumNorm => total / (n.num_sequences * n.max_len) as f64,
+    }
 }
