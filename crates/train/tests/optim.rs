@@ -459,3 +459,15 @@ fn schedule_at_hand_computed_steps() {
         "\"cosine\""
     );
 }
+
+#[test]
+fn named_vars_from_a_var_map_are_sorted_by_name() {
+    let map = candle_nn::VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&map, DType::F32, &Device::Cpu);
+    vb.get((2, 3), "z.lora_B").unwrap();
+    vb.get(4, "a.lora_A").unwrap();
+    let params = caugym_train::params::from_var_map(&map).unwrap();
+    let names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a.lora_A", "z.lora_B"]);
+    assert_eq!(params[1].var.dims(), [2, 3]);
+}
