@@ -8,7 +8,7 @@ use crate::{Dag, Error, Event, Joint, MAX_NODES, Result};
 ///
 /// `cpts[i][k]` = P(V_i = 1 | pa(i) = k), where bit j of `k` is the value of the j-th parent of
 /// `i` in increasing order ([`Dag::parents`]). The functional form used for counterfactuals is
-/// V_i = 1[U_i < cpts[i][k]] with independent U_i ~ Uniform(0, 1) (see [`Worlds`](crate::Worlds)),
+/// V_i = 1\[U_i < cpts\[i\]\[k\]\] with independent U_i ~ Uniform(0, 1) (see [`Worlds`](crate::Worlds)),
 /// which reproduces these CPTs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scm {
@@ -102,11 +102,16 @@ impl Scm {
         let n = self.n();
         let mut p = vec![0.0; 1 << n];
         p[0] = 1.0;
-        for i in 0..n {
+        for (i, cpt) in self.cpts.iter().enumerate() {
+            let parents = self.dag.parents(i);
             let (low, high) = p.split_at_mut(1 << i);
             for (s, (lo, hi)) in low.iter_mut().zip(high.iter_mut()).enumerate() {
                 // `s < 2^i` holds exactly the values of nodes 0..i, which include every parent of i.
-                let q = self.p_one(i, s as u16);
+                let k = parents
+                    .iter()
+                    .enumerate()
+                    .fold(0, |k, (j, &p)| k | ((s >> p & 1) << j));
+                let q = cpt.get(k).copied().unwrap_or(0.0);
                 *hi = *lo * q;
                 *lo *= 1.0 - q;
             }
@@ -118,7 +123,7 @@ impl Scm {
     ///
     /// Incoming edges of the intervened nodes are cut (the mutilated graph G with arrows into the
     /// targets removed) and each target's CPT becomes the point mass `[v_i]`; every other CPT is
-    /// unchanged, so the joint of the result is Π_{i not set} P(v_i | pa_i) · Π_{i set} 1[v_i].
+    /// unchanged, so the joint of the result is Π_{i not set} P(v_i | pa_i) · Π_{i set} 1\[v_i\].
     pub fn intervene(&self, interventions: &[(usize, bool)]) -> Result<Scm> {
         let event = Event::new(interventions)?;
         self.dag.check_set(event.nodes())?;

@@ -126,13 +126,13 @@ impl<'a> Worlds<'a> {
         self.worlds.len()
     }
 
-    /// P(∧_w events[w] holds in world w); `events` may be shorter than K (missing = no constraint).
+    /// P(∧_w events\[w\] holds in world w); `events` may be shorter than K (missing = no constraint).
     pub fn prob(&self, events: &[Event]) -> Result<f64> {
         let (_, both) = self.masses(events, &[])?;
         Ok(both)
     }
 
-    /// P(∧_w events[w] | ∧_w given[w]), or `None` when the condition has probability 0.
+    /// P(∧_w events\[w\] | ∧_w given\[w\]), or `None` when the condition has probability 0.
     pub fn cond(&self, events: &[Event], given: &[Event]) -> Result<Option<f64>> {
         let (given_mass, both) = self.masses(events, given)?;
         Ok((given_mass > 0.0).then(|| both / given_mass))
