@@ -22,6 +22,11 @@ pub fn identified(scm: &Scm, query: &Query) -> Result<Estimate> {
 /// of Y, CDE and NDE without an edge X→Y, NIE without a mediator. PN and PS are never trivial;
 /// when X is not an ancestor of Y their interventional term P(v | do(u)) is the marginal P(v)
 /// (Y is then unaffected by do(X); do-calculus rule 3) and no adjustment set is used.
+///
+/// In a fully observed DAG every non-trivial query has a back-door set ((pa(X) ∪ pa(M)) \ (X ∪ M)
+/// contains only non-descendants of X and satisfies all the queries), so
+/// [`Error::NoAdjustmentSet`] is a guard rather than an expected outcome; a zero-probability
+/// conditioning event or PN/PS denominator is [`Error::ZeroProbability`].
 pub fn identified_with(
     dag: &Dag,
     joint: &Joint,

@@ -18,6 +18,13 @@
 //!   mediators and every stated [`Term`] in an [`Estimate`]); [`from_model`] reads the true value
 //!   off the model with do() and the multi-world evaluator. The tests check that they agree.
 //!
+//! Conventions: a full state is a `u16` with bit i = value of node i (the index into
+//! [`Joint::probs`]); `cpts[i][k]` is P(V_i = 1) with bit j of k the value of the j-th parent in
+//! increasing order. Anything that takes caller data returns [`Result`] with the crate's
+//! [`Error`] (joint queries too, since an event may name a node outside the model); nothing
+//! panics on bad input. Single-node graph accessors ([`Dag::parents`], [`Dag::ancestors`], …)
+//! instead treat an unknown node as having no relatives.
+//!
 //! ```
 //! use caugym_scm::{from_model, identified, Dag, Event, Query, Scm, Task};
 //!
