@@ -1,1 +1,18 @@
-//! caugym-reward.
+//! Rule-based answer extraction, the training reward and the CauGym benchmark scorer.
+//!
+//! Extraction is kept apart from scoring (verl's split): [`extract`] finds a completion's final
+//! answer or says why there is none; [`Target::parse`] reads a gold string once; the training
+//! reward [`CausalReward`] judges the extraction against the target with the weights of a
+//! [`RewardConfig`] and returns a [`RewardOutcome`] breakdown; the benchmark scorer
+//! ([`official_correct`], [`score_benchmark`]) applies the published rule, which is more lenient
+//! (any matching value anywhere in the response counts).
+//!
+//! Pure Rust, no tensors. Nothing here panics on a completion, whatever it contains.
+
+mod error;
+mod target;
+mod values;
+
+pub use error::{Error, Result};
+pub use target::{Target, YES_THRESHOLD, yes_no_convention};
+pub use values::{ANSWER_KEY, LACK_CONDITION, PROB_KEY};
