@@ -10,11 +10,13 @@
 //! Pure Rust, no tensors. Nothing here panics on a completion, whatever it contains.
 
 mod error;
+mod extract;
 pub mod official;
 mod target;
 mod values;
 
 pub use error::{Error, Result};
+pub use extract::{Extraction, Field, FinalAnswer, THINK_CLOSE, extract, final_section};
 pub use official::{OFFICIAL_TOLERANCE, OfficialMatch, official_correct, official_matches};
 pub use target::{Target, YES_THRESHOLD, yes_no_convention};
 pub use values::{ANSWER_KEY, LACK_CONDITION, PROB_KEY};
