@@ -9,14 +9,18 @@
 //!
 //! Pure Rust, no tensors. Nothing here panics on a completion, whatever it contains.
 
+mod config;
 mod error;
 mod extract;
 pub mod official;
+mod reward;
 mod target;
 mod values;
 
+pub use config::RewardConfig;
 pub use error::{Error, Result};
 pub use extract::{Extraction, Field, FinalAnswer, THINK_CLOSE, extract, final_section};
 pub use official::{OFFICIAL_TOLERANCE, OfficialMatch, official_correct, official_matches};
+pub use reward::{AnswerKey, CausalReward, RewardError, RewardFn, RewardOutcome, RewardSummary};
 pub use target::{Target, YES_THRESHOLD, yes_no_convention};
 pub use values::{ANSWER_KEY, LACK_CONDITION, PROB_KEY};
