@@ -9,6 +9,7 @@
 //!
 //! Pure Rust, no tensors. Nothing here panics on a completion, whatever it contains.
 
+mod benchmark;
 mod config;
 mod error;
 mod extract;
@@ -17,6 +18,7 @@ mod reward;
 mod target;
 mod values;
 
+pub use benchmark::{Report, ScoreItem, Tally, score_benchmark, task_set_table};
 pub use config::RewardConfig;
 pub use error::{Error, Result};
 pub use extract::{Extraction, Field, FinalAnswer, THINK_CLOSE, extract, final_section};
