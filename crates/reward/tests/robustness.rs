@@ -194,32 +194,16 @@ fn huge_input_with_a_final_answer_is_read() {
     assert!(lenient.score(&text, &targets()[0]).is_correct());
 }
 
+/// Guards against quadratic extraction: a full JSON parse from every `{` took ~420 s on 1 MB of
+/// `{"PROB":` (serde's value skipper has no depth limit) and ~5 s with a depth-limited parse; the
+/// bracket scan takes ~0.2 s. The 10 s bound leaves a wide margin for a slow CI machine.
 #[test]
-#[ignore = "timing report, run with --ignored --nocapture"]
-fn time_huge_cases() {
-    let r = reward();
-    for unit in [
-        "{",
-        "{\"PROB\":",
-        "{\"PROB\": 0.3847}",
-        "[{\"a\":",
-        "\"PROB\"",
-        "漢🦀é ",
-        "LACK_CONDITION",
-        "</think>",
-    ] {
+fn extraction_of_huge_nested_input_stays_fast() {
+    for unit in ["{\"PROB\":", "[{\"a\":", "{\"PROB\": 0.3847}"] {
         let text = huge(unit);
         let t = std::time::Instant::now();
         let _ = extract(&text);
-        let e = t.elapsed();
-        let t = std::time::Instant::now();
-        let _ = official_correct(&text, &targets()[0]);
-        let o = t.elapsed();
-        let t = std::time::Instant::now();
-        let _ = r.score(&text, &targets()[0]);
-        println!(
-            "{unit:?}: extract {e:?} official {o:?} score {:?}",
-            t.elapsed()
-        );
+        let elapsed = t.elapsed();
+        assert!(elapsed.as_secs_f64() < 10.0, "{unit:?}: {elapsed:?}");
     }
 }
