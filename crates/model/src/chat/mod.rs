@@ -188,7 +188,7 @@ impl ChatTemplate {
         }
         let template = self.env.get_template(TEMPLATE_NAME).map_err(|e| self.error(e))?;
         template
-            .render(JinjaValue::from_iter(ctx))
+            .render(JinjaValue::from_pairs(ctx))
             .map_err(|e| self.error(e))
     }
 
