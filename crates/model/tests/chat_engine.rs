@@ -38,7 +38,10 @@ fn tojson_is_json_dumps_without_html_escaping() {
 #[test]
 fn tojson_keywords_follow_json_dumps() {
     // json.dumps({"a": 1, "b": [1, 2]}, indent=2): item separator ',' once indenting.
-    let out = render_vars("{{ x | tojson(indent=2) }}", json!({"x": {"a": 1, "b": [1, 2]}}));
+    let out = render_vars(
+        "{{ x | tojson(indent=2) }}",
+        json!({"x": {"a": 1, "b": [1, 2]}}),
+    );
     assert_eq!(out, "{\n  \"a\": 1,\n  \"b\": [\n    1,\n    2\n  ]\n}");
     // json.dumps("é🎉", ensure_ascii=True) == '"\\u00e9\\ud83c\\udf89"' (a surrogate pair).
     let out = render_vars("{{ x | tojson(ensure_ascii=true) }}", json!({"x": "é🎉"}));
@@ -50,7 +53,10 @@ fn tojson_keywords_follow_json_dumps() {
     );
     assert_eq!(out, r#"[1,{"k":"v"}]"#);
     // Control characters: json.dumps("\x01\t") == '"\\u0001\\t"'; empty containers stay tight.
-    let out = render_vars("{{ x | tojson }}{{ e | tojson(indent=2) }}", json!({"x": "\u{1}\t", "e": {}}));
+    let out = render_vars(
+        "{{ x | tojson }}{{ e | tojson(indent=2) }}",
+        json!({"x": "\u{1}\t", "e": {}}),
+    );
     assert_eq!(out, r#""\u0001\t"{}"#);
 }
 
@@ -147,19 +153,33 @@ fn extra_vars_may_not_replace_render_arguments() {
 
 #[test]
 fn raise_exception_fails_the_render_with_its_message() {
-    let t = template("{% if messages[0].role != 'user' %}{{ raise_exception('first turn must be user') }}{% endif %}ok");
+    let t = template(
+        "{% if messages[0].role != 'user' %}{{ raise_exception('first turn must be user') }}{% endif %}ok",
+    );
     assert_eq!(t.render(&[Message::user("a")], false, None).unwrap(), "ok");
-    let err = t.render(&[Message::assistant("a")], false, None).unwrap_err();
+    let err = t
+        .render(&[Message::assistant("a")], false, None)
+        .unwrap_err();
     assert!(matches!(err, TokenizerError::Template { .. }));
     let text = err.to_string();
-    assert!(text.contains("first turn must be user") && text.contains("test template"), "{text}");
+    assert!(
+        text.contains("first turn must be user") && text.contains("test template"),
+        "{text}"
+    );
 }
 
 #[test]
 fn syntax_errors_surface_at_compile_time_with_origin() {
-    let err = ChatTemplate::new("{% if %}", "cfg.json (chat_template)", SpecialTokens::default())
-        .unwrap_err();
-    assert!(err.to_string().contains("cfg.json (chat_template)"), "{err}");
+    let err = ChatTemplate::new(
+        "{% if %}",
+        "cfg.json (chat_template)",
+        SpecialTokens::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("cfg.json (chat_template)"),
+        "{err}"
+    );
 }
 
 #[test]

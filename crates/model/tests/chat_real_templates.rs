@@ -57,7 +57,9 @@ fn qwen25_system_user_generation_prompt_by_hand() {
     let expected = "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n\
                     <|im_start|>user\nHi<|im_end|>\n";
     assert_eq!(
-        template.render(&[Message::user("Hi")], false, None).unwrap(),
+        template
+            .render(&[Message::user("Hi")], false, None)
+            .unwrap(),
         expected
     );
 }
@@ -71,7 +73,10 @@ fn deepseek_r1_distill_generation_prompt_by_hand() {
     };
     let template = template_file("deepseek-r1-distill-qwen.jinja", special);
     let out = template.render(&[Message::user("Hi")], true, None).unwrap();
-    assert_eq!(out, "<｜begin▁of▁sentence｜><｜User｜>Hi<｜Assistant｜><think>\n");
+    assert_eq!(
+        out,
+        "<｜begin▁of▁sentence｜><｜User｜>Hi<｜Assistant｜><think>\n"
+    );
 }
 
 #[test]
@@ -141,8 +146,14 @@ fn real_templates_match_python_jinja2_byte_for_byte() {
 fn qwen_dir_template_sees_the_tokenizers_special_tokens() {
     let tokenizer = Tokenizer::from_dir(fixtures().join("qwen")).unwrap();
     let template = tokenizer.chat_template().unwrap();
-    assert_eq!(template.special_tokens().eos_token.as_deref(), Some("<|im_end|>"));
-    assert_eq!(template.special_tokens().pad_token.as_deref(), Some("<|endoftext|>"));
+    assert_eq!(
+        template.special_tokens().eos_token.as_deref(),
+        Some("<|im_end|>")
+    );
+    assert_eq!(
+        template.special_tokens().pad_token.as_deref(),
+        Some("<|endoftext|>")
+    );
     assert_eq!(template.special_tokens().bos_token, None);
     // The Qwen3 template closes an empty think block when thinking is disabled.
     let extras = ChatExtras {
@@ -162,5 +173,13 @@ fn qwen_dir_template_sees_the_tokenizers_special_tokens() {
     // encode_chat = render + encode without added specials: starts with <|im_start|>.
     let ids = tokenizer.encode_chat(&[Message::user("Hi")], true).unwrap();
     assert_eq!(ids[0], 151644);
-    assert_eq!(ids, tokenizer.encode(&template.render(&[Message::user("Hi")], true, None).unwrap(), false).unwrap());
+    assert_eq!(
+        ids,
+        tokenizer
+            .encode(
+                &template.render(&[Message::user("Hi")], true, None).unwrap(),
+                false
+            )
+            .unwrap()
+    );
 }

@@ -17,7 +17,8 @@ fn fixtures() -> PathBuf {
         PathBuf::from,
     );
     assert!(
-        dir.join("qwen/tokenizer.json").is_file() && dir.join("expected/qwen_tokenizer.json").is_file(),
+        dir.join("qwen/tokenizer.json").is_file()
+            && dir.join("expected/qwen_tokenizer.json").is_file(),
         "HF fixtures missing under {}: run scripts/fetch-qwen-tokenizer.sh first",
         dir.display()
     );
@@ -27,7 +28,9 @@ fn fixtures() -> PathBuf {
 /// Loaded once per test binary: parsing the 11 MB tokenizer.json dominates the test time.
 fn qwen() -> &'static Tokenizer {
     static QWEN: OnceLock<Tokenizer> = OnceLock::new();
-    QWEN.get_or_init(|| Tokenizer::from_dir(fixtures().join("qwen")).expect("Qwen tokenizer dir loads"))
+    QWEN.get_or_init(|| {
+        Tokenizer::from_dir(fixtures().join("qwen")).expect("Qwen tokenizer dir loads")
+    })
 }
 
 fn expectations() -> Value {
@@ -36,14 +39,23 @@ fn expectations() -> Value {
     let expected: Value = serde_json::from_str(&text).unwrap();
     let inputs: Value = serde_json::from_str(
         &std::fs::read_to_string(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/qwen_tokenizer_cases.json"),
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/qwen_tokenizer_cases.json"),
         )
         .unwrap(),
     )
     .unwrap();
-    let texts: Vec<&Value> = expected["cases"].as_array().unwrap().iter().map(|c| &c["text"]).collect();
+    let texts: Vec<&Value> = expected["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["text"])
+        .collect();
     let wanted: Vec<&Value> = inputs["texts"].as_array().unwrap().iter().collect();
-    assert_eq!(texts, wanted, "expectations are stale: rerun scripts/fetch-qwen-tokenizer.sh");
+    assert_eq!(
+        texts, wanted,
+        "expectations are stale: rerun scripts/fetch-qwen-tokenizer.sh"
+    );
     expected
 }
 
@@ -108,20 +120,34 @@ fn qwen25_instruct_generation_config_adds_endoftext_as_stop() {
 fn ids_match_python_tokenizers() {
     let tok = qwen();
     let expected = expectations();
-    assert_eq!(tok.vocab_size() as u64, expected["vocab_size"].as_u64().unwrap());
+    assert_eq!(
+        tok.vocab_size() as u64,
+        expected["vocab_size"].as_u64().unwrap()
+    );
     let cases = expected["cases"].as_array().unwrap();
     for case in cases {
         let text = case["text"].as_str().unwrap();
         let plain = tok.encode(text, false).unwrap();
         assert_eq!(plain, ids(&case["ids"]), "ids of {text:?}");
-        assert_eq!(tok.encode(text, true).unwrap(), ids(&case["ids_with_special"]), "{text:?}");
-        assert_eq!(tok.decode(&plain, false).unwrap(), case["decoded"].as_str().unwrap());
+        assert_eq!(
+            tok.encode(text, true).unwrap(),
+            ids(&case["ids_with_special"]),
+            "{text:?}"
+        );
+        assert_eq!(
+            tok.decode(&plain, false).unwrap(),
+            case["decoded"].as_str().unwrap()
+        );
         assert_eq!(
             tok.decode(&plain, true).unwrap(),
             case["decoded_skip_special"].as_str().unwrap()
         );
         // Byte-level BPE over NFC text round-trips exactly.
-        assert_eq!(tok.decode(&plain, false).unwrap(), text, "round trip of {text:?}");
+        assert_eq!(
+            tok.decode(&plain, false).unwrap(),
+            text,
+            "round trip of {text:?}"
+        );
     }
     let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
     let batch = tok.encode_batch(&texts, false).unwrap();
@@ -133,7 +159,10 @@ fn ids_match_python_tokenizers() {
 fn chat_markup_maps_to_single_special_ids() {
     let tok = qwen();
     let ids = tok
-        .encode("<|im_start|>assistant\n<think>\nok\n</think>\n\nYes<|im_end|>", false)
+        .encode(
+            "<|im_start|>assistant\n<think>\nok\n</think>\n\nYes<|im_end|>",
+            false,
+        )
         .unwrap();
     // <|im_start|>, "assistant", "\n", <think> (151667), ..., </think> (151668), ..., <|im_end|>
     assert_eq!(ids[..3], [151644, 77091, 198]);
@@ -154,7 +183,8 @@ fn streaming_decoder_reassembles_split_characters() {
     let ids = tok.encode(text, false).unwrap();
     // The test only means something if some token alone is an incomplete character.
     assert!(
-        ids.iter().any(|&id| tok.decode(&[id], false).unwrap().contains('\u{FFFD}')),
+        ids.iter()
+            .any(|&id| tok.decode(&[id], false).unwrap().contains('\u{FFFD}')),
         "no split character in {ids:?}"
     );
     let mut decoder = IncrementalDecoder::new(false);
@@ -174,7 +204,10 @@ fn text_stream_stops_on_a_stop_string_split_across_tokens() {
     let text = "The answer is 0.3039.\nQuestion: next one";
     let stop = "\nQuestion:";
     let ids = tok.encode(text, false).unwrap();
-    assert!(tok.token_to_id(stop).is_none(), "the stop string must span tokens");
+    assert!(
+        tok.token_to_id(stop).is_none(),
+        "the stop string must span tokens"
+    );
     let mut stream = TextStream::new(false, StopStrings::new([stop]));
     let mut shown = String::new();
     let mut stopped = None;

@@ -13,10 +13,10 @@
 
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
-use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
+use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::normalizers::unicode::NFC;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
@@ -118,15 +118,19 @@ where
         return Err(TokenizerError::Training("the corpus is empty".into()));
     }
     let special = [ENDOFTEXT, IM_START, IM_END].map(|t| AddedToken::from(t, true));
-    tokenizer.add_special_tokens(special).map_err(|source| TokenizerError::Tokenizers {
-        what: "adding special tokens".into(),
-        source,
-    })?;
+    tokenizer
+        .add_special_tokens(special)
+        .map_err(|source| TokenizerError::Tokenizers {
+            what: "adding special tokens".into(),
+            source,
+        })?;
     let added = [THINK_START, THINK_END].map(|t| AddedToken::from(t, false).normalized(false));
-    tokenizer.add_tokens(added).map_err(|source| TokenizerError::Tokenizers {
-        what: "adding think tokens".into(),
-        source,
-    })?;
+    tokenizer
+        .add_tokens(added)
+        .map_err(|source| TokenizerError::Tokenizers {
+            what: "adding think tokens".into(),
+            source,
+        })?;
     let id = |token: &str| {
         tokenizer.token_to_id(token).ok_or_else(|| {
             TokenizerError::Training(format!("added token {token} has no id after training"))
@@ -265,7 +269,10 @@ impl TrainedBpe {
         };
         write("tokenizer.json", self.tokenizer_json()?)?;
         write("tokenizer_config.json", pretty(&self.tokenizer_config()))?;
-        write("special_tokens_map.json", pretty(&self.special_tokens_map()))?;
+        write(
+            "special_tokens_map.json",
+            pretty(&self.special_tokens_map()),
+        )?;
         self.tokenizer
             .get_model()
             .save(dir, None)

@@ -186,7 +186,10 @@ impl ChatTemplate {
             ctx.retain(|(n, _)| n != name);
             ctx.push((name.clone(), JinjaValue::from(Serde(value))));
         }
-        let template = self.env.get_template(TEMPLATE_NAME).map_err(|e| self.error(e))?;
+        let template = self
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|e| self.error(e))?;
         template
             .render(JinjaValue::from_pairs(ctx))
             .map_err(|e| self.error(e))

@@ -9,10 +9,18 @@ use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Error, ErrorKind, Output, State, Value};
 
 /// The formatter for `{{ value }}`: Python's `str(value)`.
-pub(crate) fn format_value(out: &mut Output, _state: &mut State, value: &Value) -> Result<(), Error> {
+pub(crate) fn format_value(
+    out: &mut Output,
+    _state: &mut State,
+    value: &Value,
+) -> Result<(), Error> {
     let text = match value.kind() {
         ValueKind::Undefined => return Ok(()),
-        ValueKind::String => return out.write_str(value.as_str().unwrap_or_default()).map_err(Error::from),
+        ValueKind::String => {
+            return out
+                .write_str(value.as_str().unwrap_or_default())
+                .map_err(Error::from);
+        }
         _ => py_repr(value, true)?,
     };
     out.write_str(&text).map_err(Error::from)
@@ -38,7 +46,13 @@ fn py_repr(value: &Value, top: bool) -> Result<String, Error> {
         ValueKind::Map => {
             let items = value
                 .try_iter()?
-                .map(|k| Ok(format!("{}: {}", py_repr(&k, false)?, py_repr(&value.get_item(&k)?, false)?)))
+                .map(|k| {
+                    Ok(format!(
+                        "{}: {}",
+                        py_repr(&k, false)?,
+                        py_repr(&value.get_item(&k)?, false)?
+                    ))
+                })
                 .collect::<Result<Vec<_>, Error>>()?;
             format!("{{{}}}", items.join(", "))
         }
@@ -48,7 +62,11 @@ fn py_repr(value: &Value, top: bool) -> Result<String, Error> {
 
 /// Python's `repr(str)`: single quotes unless the text has `'` and no `"`.
 fn py_str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -61,7 +79,9 @@ fn py_str_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -94,12 +114,20 @@ pub(crate) fn py_float(x: f64) -> String {
         } else if point as usize >= digits.len() {
             format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
         } else {
-            format!("{}.{}", &digits[..point as usize], &digits[point as usize..])
+            format!(
+                "{}.{}",
+                &digits[..point as usize],
+                &digits[point as usize..]
+            )
         };
         format!("{sign}{body}")
     } else {
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let esign = if exp < 0 { '-' } else { '+' };
         format!("{sign}{first}{frac}e{esign}{:02}", exp.abs())
     }
@@ -118,13 +146,19 @@ pub(crate) fn tojson(value: &Value, kwargs: Kwargs) -> Result<Value, Error> {
         Some(v) if v.is_none() => None,
         Some(v) if v.is_integer() => Some(" ".repeat(usize::try_from(v.clone())?)),
         Some(v) => Some(v.as_str().map(str::to_string).ok_or_else(|| {
-            Error::new(ErrorKind::InvalidOperation, "tojson: indent must be an int or a string")
+            Error::new(
+                ErrorKind::InvalidOperation,
+                "tojson: indent must be an int or a string",
+            )
         })?),
     };
     let (item_sep, key_sep) = match separators.as_deref() {
         Some([item, key]) => (item.clone(), key.clone()),
         Some(_) => {
-            return Err(Error::new(ErrorKind::InvalidOperation, "tojson: separators must be a pair"));
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "tojson: separators must be a pair",
+            ));
         }
         // json.dumps: (', ', ': '), or (',', ': ') when indenting.
         None if indent.is_some() => (",".into(), ": ".into()),

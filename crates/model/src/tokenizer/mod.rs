@@ -260,11 +260,11 @@ impl Tokenizer {
     /// A chat template by name (the list form of `chat_template`, e.g. `tool_use`).
     pub fn chat_template_named(&self, name: &str) -> Result<&ChatTemplate> {
         let Some(slot) = self.templates.iter().find(|t| t.name == name) else {
-            let file = self
-                .files
-                .tokenizer_config
-                .clone()
-                .unwrap_or_else(|| self.files.tokenizer_json.with_file_name("tokenizer_config.json"));
+            let file = self.files.tokenizer_config.clone().unwrap_or_else(|| {
+                self.files
+                    .tokenizer_json
+                    .with_file_name("tokenizer_config.json")
+            });
             return Err(match name {
                 "default" => TokenizerError::NoChatTemplate { file },
                 _ => TokenizerError::MissingField {
@@ -287,7 +287,11 @@ impl Tokenizer {
 
     /// Renders `messages` with the default chat template and encodes the result without adding
     /// special tokens (the template writes them), as transformers' `apply_chat_template` does.
-    pub fn encode_chat(&self, messages: &[Message], add_generation_prompt: bool) -> Result<Vec<u32>> {
+    pub fn encode_chat(
+        &self,
+        messages: &[Message],
+        add_generation_prompt: bool,
+    ) -> Result<Vec<u32>> {
         let text = self
             .chat_template()?
             .render(messages, add_generation_prompt, None)?;

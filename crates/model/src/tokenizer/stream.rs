@@ -7,8 +7,8 @@
 //! context (so decoders that strip a leading space still see it), `read_offset..` is pending.
 //! Text is emitted once the window no longer ends in an incomplete character.
 
-use super::error::Result;
 use super::Tokenizer;
+use super::error::Result;
 
 /// U+FFFD, what byte-level decoding yields for an incomplete UTF-8 sequence.
 const REPLACEMENT: char = '\u{FFFD}';
