@@ -201,8 +201,9 @@ impl Tokenizer {
         self.inner.id_to_token(id)
     }
 
-    /// Number of ids the tokenizer can produce, added tokens included (151,669 for Qwen2.5 and
-    /// Qwen3). The model's embedding table may be larger (151,936): rows past this are padding.
+    /// Number of ids the tokenizer can produce, added tokens included (151,665 for Qwen2.5,
+    /// 151,669 for Qwen3 with its four extra tool/think tokens). The model's embedding table may
+    /// be larger (151,936 for both): rows past this are padding.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
