@@ -22,6 +22,12 @@
 //!
 //! Whether `encode(.., add_special_tokens = true)` adds a bos is decided by tokenizer.json's post
 //! processor, as in HF's fast tokenizers, not by the fields above.
+//!
+//! # Tests against real files
+//! tests/tokenizer_qwen.rs and tests/chat_real_templates.rs read a real Qwen tokenizer, the real
+//! Qwen2.5-Instruct and DeepSeek-R1-Distill-Qwen chat templates and Python-computed expectations
+//! from `target/hf-fixtures/` (or `$CAUGYM_HF_FIXTURES`); `scripts/fetch-qwen-tokenizer.sh`
+//! puts them there. Without them those tests fail and say so.
 
 mod error;
 mod hf_config;
