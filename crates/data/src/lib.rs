@@ -1,1 +1,29 @@
-//! caugym-data.
+//! caugym-data: the CauGym benchmark's text format in both directions, the solver, dataset IO
+//! and the generator.
+//!
+//! One structured representation, [`Problem`], serves every direction: the parser
+//! ([`parse_problem`]) reads benchmark text into it, [`estimate()`] computes the answer from its
+//! printed numbers, [`solution`] writes the worked solution, the renderer prints it back in either
+//! benchmark style, and the generator builds it from a random SCM.
+
+pub mod answer;
+mod error;
+pub mod estimate;
+mod graph;
+pub mod names;
+pub mod parse;
+pub mod pools;
+pub mod problem;
+pub mod template;
+pub mod wording;
+
+pub use answer::{Answer, Convention, LACK_CONDITION, STRICT_TOL};
+pub use error::{Error, Result};
+pub use estimate::{Derivation, Estimate, estimate};
+pub use parse::{Parsed, parse_detailed, parse_problem};
+pub use problem::{Bound, Format, Layout, Lit, Node, NodeId, Problem, Query, Statement, Wording};
+pub mod dataset;
+pub mod solve;
+
+pub use dataset::{DatasetItem, Reason, read_items};
+pub use solve::{SolveReport, Solved, solve_items, solve_text};
