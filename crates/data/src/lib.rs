@@ -27,3 +27,8 @@ pub mod solve;
 
 pub use dataset::{DatasetItem, Reason, read_items};
 pub use solve::{SolveReport, Solved, solve_items, solve_text};
+pub mod render;
+pub mod solution;
+
+pub use render::render;
+pub use solution::{reason, solution_text};

@@ -15,6 +15,24 @@ fn explore() {
         let r = solve_items(&items);
         println!("{set}: {}/{} unreadable {} {:?}", r.overall.correct, r.overall.total, r.unreadable,
             r.per_task.iter().map(|(k, v)| format!("{k}:{}", v.correct)).collect::<Vec<_>>());
+        let mut equal = 0;
+        let mut shown = 0;
+        for item in &items {
+            if let Ok(p) = caugym_data::parse_problem(&item.problem) {
+                let text = caugym_data::render(&p).unwrap();
+                if text == item.problem { equal += 1 } else if shown < 2 && !["rephrased", "omitted"].contains(&set) {
+                    shown += 1;
+                    println!("DIFF {}\n{}\n----\n{}", item.id, item.problem, text);
+                }
+            }
+        }
+        println!("  byte-equal {equal}");
+        if set == "base" || set == "deconfounding" {
+            for i in [0, 4, 100, 104, 200, 306, 320, 401, 504, 602] {
+                let s = caugym_data::solve_text(&items[i].problem).unwrap();
+                println!("{}", caugym_data::solution_text(&s.problem, &s.estimate, &s.answer));
+            }
+        }
         if !["rephrased", "omitted"].contains(&set) {
             for m in r.misses.iter().take(30) {
                 let item = items.iter().find(|i| i.id == m.id).unwrap();

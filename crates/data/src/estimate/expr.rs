@@ -49,6 +49,28 @@ impl Expr {
         }
     }
 
+    /// The term indices the formula uses, in order of first use.
+    pub fn leaves(&self) -> Vec<usize> {
+        fn walk(e: &Expr, out: &mut Vec<usize>) {
+            match e {
+                Expr::Term(i) => {
+                    if !out.contains(i) {
+                        out.push(*i);
+                    }
+                }
+                Expr::Sum(v) | Expr::Prod(v) => v.iter().for_each(|c| walk(c, out)),
+                Expr::Diff(a, b) | Expr::Ratio(a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Expr::Max0(a) | Expr::Min1(a) | Expr::Round4(a) => walk(a, out),
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+
     /// Prints the formula, writing each leaf with `leaf` (its symbol or its value). Sums and
     /// differences nested in a product or sum are bracketed `[…]`, as the benchmark's `Reason`
     /// does; rounding is invisible.

@@ -1,0 +1,450 @@
+//! Worked solutions: the benchmark's `Reason` dict (Step 1–7: structure check, identification,
+//! adjustment set, symbolic formula, values, arithmetic, conclusion) and a readable step-by-step
+//! text ending in the JSON answer — the supervised target of later training.
+
+use caugym_scm::Task;
+
+use crate::answer::{Answer, Convention, format_prob};
+use crate::dataset::Reason;
+use crate::estimate::{Derivation, Estimate, Expr, Trivial};
+use crate::graph::Reach;
+use crate::problem::{Bound, Lit, NodeId, Problem};
+
+/// Builds the `Reason` dict of a solved problem.
+pub fn reason(problem: &Problem, estimate: &Estimate, answer: &Answer) -> Reason {
+    let steps = match estimate {
+        Estimate::Trivial(t) => vec![trivial_step(problem, *t)],
+        Estimate::Lacking { missing } => {
+            let list = missing
+                .iter()
+                .map(|p| p.symbol(problem))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut steps = structure_steps(problem);
+            steps.push(format!(
+                "The stated probabilities do not identify the {}: {list} {} not given. So the answer is LACK_CONDITION.",
+                problem.query.task.abbr(),
+                if missing.len() == 1 { "is" } else { "are" }
+            ));
+            steps
+        }
+        Estimate::Identified(d) => match problem.query.task {
+            Task::Pn | Task::Ps => bound_steps(problem, d),
+            _ => effect_steps(problem, d, answer),
+        },
+    };
+    Reason(
+        steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| (format!("Step {}", i + 1), s))
+            .collect(),
+    )
+}
+
+/// The readable solution: the variables involved, each step on its own line, and the final JSON
+/// answer on the last line.
+pub fn solution_text(problem: &Problem, estimate: &Estimate, answer: &Answer) -> String {
+    let reason = reason(problem, estimate, answer);
+    let mut out = String::from("Variables:");
+    for id in involved(problem, estimate) {
+        let n = &problem.nodes[id];
+        let words = |b: u8| n.word(b).unwrap_or("?");
+        out.push_str(&format!(
+            "\n- {} = {} ({}=0 means {}, {}=1 means {})",
+            n.letter,
+            n.name,
+            n.letter,
+            words(0),
+            n.letter,
+            words(1)
+        ));
+    }
+    for (k, v) in &reason.0 {
+        out.push_str(&format!("\n{k}: {}", v.replace('\t', ", ")));
+    }
+    out.push_str(&format!("\nAnswer: {}", answer.to_gold_string()));
+    out
+}
+
+/// Treatment, outcome, mediators and adjustment set, in letter order.
+fn involved(problem: &Problem, estimate: &Estimate) -> Vec<NodeId> {
+    let q = &problem.query;
+    let mut ids = vec![q.treatment, q.outcome];
+    ids.extend(q.conditioned.iter().map(|l| l.node));
+    if let Estimate::Identified(d) = estimate {
+        ids.extend(&d.mediators);
+        ids.extend(&d.adjustment);
+    }
+    ids.sort_by_key(|&i| problem.letter(i));
+    ids.dedup();
+    ids
+}
+
+fn letters(problem: &Problem, ids: &[NodeId]) -> String {
+    ids.iter()
+        .map(|&i| problem.letter(i).to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn set(problem: &Problem, ids: &[NodeId]) -> String {
+    if ids.is_empty() {
+        "empty set".into()
+    } else {
+        format!("{{{}}}", letters(problem, ids))
+    }
+}
+
+fn path(problem: &Problem, p: &[NodeId]) -> String {
+    p.iter()
+        .map(|&i| problem.letter(i).to_string())
+        .collect::<Vec<_>>()
+        .join("->")
+}
+
+fn trivial_step(problem: &Problem, t: Trivial) -> String {
+    let (x, y) = (
+        problem.letter(problem.query.treatment),
+        problem.letter(problem.query.outcome),
+    );
+    match t {
+        Trivial::NotAncestor => format!(
+            "Check whether treatment ({x}) is a cause of outcome ({y}). Node {x} is not a cause of node {y} because there is no directed path from {x} to {y}. So the answer is No."
+        ),
+        Trivial::NoEdge => format!(
+            "Check whether there is an edge from treatment ({x}) to outcome ({y}). The edge {x}->{y} does not exist. So the answer is No."
+        ),
+        Trivial::NoMediatedPath => format!(
+            "Check whether there is an indirect connect between treatment ({x}) and outcome ({y}). There is no directed path with three or more vertices from {x} to {y}. So the answer is No."
+        ),
+    }
+}
+
+/// Step 1 (and Step 2 for the tasks that name it) of a non-trivial item.
+fn structure_steps(problem: &Problem) -> Vec<String> {
+    let q = &problem.query;
+    let reach = Reach::new(problem.nodes.len(), &problem.edges);
+    let (x, y) = (problem.letter(q.treatment), problem.letter(q.outcome));
+    match q.task {
+        Task::Cde | Task::Nde => vec![format!(
+            "Check whether there is an edge from treatment ({x}) to outcome ({y}). The edge {x}->{y} exists."
+        )],
+        Task::Nie => {
+            let eg = reach
+                .mediated_path(q.treatment, q.outcome)
+                .map(|p| format!(" (e.g. {})", path(problem, &p)))
+                .unwrap_or_default();
+            vec![format!(
+                "Check whether there is an indirect connect between treatment ({x}) and outcome ({y}). There exists directed path(s) with three or more vertices from {x} to {y}{eg}."
+            )]
+        }
+        _ => {
+            let eg = reach
+                .shortest_path(q.treatment, q.outcome)
+                .map(|p| format!(" (e.g. {})", path(problem, &p)))
+                .unwrap_or_default();
+            vec![format!(
+                "Check whether treatment ({x}) is a cause of outcome ({y}). Node {x} is a cause of node {y} because there is one or more directed paths from {x} to {y}{eg}."
+            )]
+        }
+    }
+}
+
+/// `P(Y=1|do(X=0))`-style symbol for an intervention.
+fn do_symbol(problem: &Problem, target: Lit, set: &[Lit]) -> String {
+    let list = set
+        .iter()
+        .map(|&l| problem.lit_symbol(l))
+        .collect::<Vec<_>>()
+        .join(",");
+    format!("P({}|do({list}))", problem.lit_symbol(target))
+}
+
+/// A symbolic probability with some variables left free: `P(C=1|B=0,A)`.
+fn free_symbol(problem: &Problem, event: &[Sym], given: &[Sym]) -> String {
+    let list = |v: &[Sym]| {
+        v.iter()
+            .map(|s| match s {
+                Sym::Fixed(l) => problem.lit_symbol(*l),
+                Sym::Free(ids) => letters(problem, ids),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if given.is_empty() {
+        format!("P({})", list(event))
+    } else {
+        format!("P({}|{})", list(event), list(given))
+    }
+}
+
+/// A literal or a free (summed-over) set of variables in a symbolic formula.
+enum Sym {
+    Fixed(Lit),
+    Free(Vec<NodeId>),
+}
+
+/// The generic `sum_{…}` form of Step 4 (without the leading `TASK=`), when there is something to
+/// sum over.
+fn generic_formula(problem: &Problem, d: &Derivation) -> Option<String> {
+    let q = &problem.query;
+    let x = Lit::new(q.treatment, q.x);
+    let xp = x.flip();
+    let y = Lit::new(q.outcome, q.y);
+    let z = &d.adjustment;
+    let m = &d.mediators;
+    let fz = || Sym::Free(z.clone());
+    let fm = || Sym::Free(m.clone());
+    let p = |e: Vec<Sym>, g: Vec<Sym>| free_symbol(problem, &e, &g);
+    let zs = letters(problem, z);
+    let ms = letters(problem, m);
+    let cond = |first: Lit| {
+        let mut g = vec![Sym::Fixed(first)];
+        g.extend(q.conditioned.iter().map(|&l| Sym::Fixed(l)));
+        g
+    };
+    match q.task {
+        Task::Ate if !z.is_empty() => Some(format!(
+            "sum_{{{zs}}} [{}*{}-{}*{}]",
+            p(vec![Sym::Fixed(y)], vec![Sym::Fixed(x), fz()]),
+            p(vec![fz()], vec![]),
+            p(vec![Sym::Fixed(y)], vec![Sym::Fixed(xp), fz()]),
+            p(vec![fz()], vec![])
+        )),
+        Task::Ett if !z.is_empty() => Some(format!(
+            "{}-sum_{{{zs}}} {}*{}",
+            p(vec![Sym::Fixed(y)], vec![Sym::Fixed(x)]),
+            p(vec![Sym::Fixed(y)], vec![Sym::Fixed(xp), fz()]),
+            p(vec![fz()], vec![Sym::Fixed(x)])
+        )),
+        Task::Cde | Task::Nde if !z.is_empty() && (q.task == Task::Cde || m.is_empty()) => {
+            let mut a = cond(x);
+            a.push(fz());
+            let mut b = cond(xp);
+            b.push(fz());
+            Some(format!(
+                "sum_{{{zs}}} [{}-{}]*{}",
+                p(vec![Sym::Fixed(y)], a),
+                p(vec![Sym::Fixed(y)], b),
+                p(vec![fz()], vec![])
+            ))
+        }
+        Task::Nde if !m.is_empty() => {
+            let (sz, pz, gz) = sum_z(problem, z);
+            Some(format!(
+                "sum_{{{ms}}}{sz} [{}-{}]*{}{pz}",
+                p(vec![Sym::Fixed(y)], with(vec![Sym::Fixed(x), fm()], &gz)),
+                p(vec![Sym::Fixed(y)], with(vec![Sym::Fixed(xp), fm()], &gz)),
+                p(vec![fm()], with(vec![Sym::Fixed(xp)], &gz)),
+            ))
+        }
+        Task::Nie => {
+            let (sz, pz, gz) = sum_z(problem, z);
+            Some(format!(
+                "sum_{{{ms}}}{sz} {}*[{}-{}]{pz}",
+                p(vec![Sym::Fixed(y)], with(vec![Sym::Fixed(xp), fm()], &gz)),
+                p(vec![fm()], with(vec![Sym::Fixed(x)], &gz)),
+                p(vec![fm()], with(vec![Sym::Fixed(xp)], &gz)),
+            ))
+        }
+        _ => None,
+    }
+}
+
+fn with(mut v: Vec<Sym>, extra: &[NodeId]) -> Vec<Sym> {
+    if !extra.is_empty() {
+        v.push(Sym::Free(extra.to_vec()));
+    }
+    v
+}
+
+/// `(sum_{Z}, *P(Z), Z)` fragments, empty without an adjustment set.
+fn sum_z(problem: &Problem, z: &[NodeId]) -> (String, String, Vec<NodeId>) {
+    if z.is_empty() {
+        (String::new(), String::new(), Vec::new())
+    } else {
+        let zs = letters(problem, z);
+        (format!("sum_{{{zs}}}"), format!("*P({zs})"), z.to_vec())
+    }
+}
+
+fn values_line(problem: &Problem, d: &Derivation) -> String {
+    let vals = d.printed_term_values();
+    d.terms
+        .iter()
+        .zip(vals)
+        .map(|(t, v)| format!("{}={v:.4}", t.prob.symbol(problem)))
+        .collect::<Vec<_>>()
+        .join("\t")
+}
+
+fn effect_steps(problem: &Problem, d: &Derivation, answer: &Answer) -> Vec<String> {
+    let q = &problem.query;
+    let abbr = q.task.abbr();
+    let x = Lit::new(q.treatment, q.x);
+    let y = Lit::new(q.outcome, q.y);
+    let (xl, yl) = (problem.letter(q.treatment), problem.letter(q.outcome));
+    let mut steps = structure_steps(problem);
+    match q.task {
+        Task::Nde | Task::Nie => {
+            steps.push(format!("Find a valid mediator set: {}.", set(problem, &d.mediators)))
+        }
+        Task::Cde => {
+            let mut ids = vec![q.treatment];
+            ids.extend(q.conditioned.iter().map(|l| l.node));
+            steps.push(format!(
+                "Identification of the Causal Effect. P({yl}|do({})) can be identified.",
+                letters(problem, &ids)
+            ));
+        }
+        _ => steps.push(format!(
+            "Identification of the Causal Effect. P({yl}|do({xl})) can be identified."
+        )),
+    }
+    steps.push(format!(
+        "Find a valid backdoor adjustment set: {}.",
+        set(problem, &d.adjustment)
+    ));
+    let head = match q.task {
+        Task::Ate => format!(
+            "{}-{}=",
+            do_symbol(problem, y, &[x]),
+            do_symbol(problem, y, &[x.flip()])
+        ),
+        Task::Cde => {
+            let mut a = vec![x];
+            a.extend(&q.conditioned);
+            let mut b = vec![x.flip()];
+            b.extend(&q.conditioned);
+            format!("{}-{}=", do_symbol(problem, y, &a), do_symbol(problem, y, &b))
+        }
+        Task::Ett => format!(
+            "E[{yl}_{{{}}}-{yl}_{{{}}}|{}]=",
+            problem.lit_symbol(x),
+            problem.lit_symbol(x.flip()),
+            problem.lit_symbol(x)
+        ),
+        _ => String::new(),
+    };
+    let symbolic = d.expr.print(&|i| d.terms[i].prob.symbol(problem));
+    let generic = generic_formula(problem, d)
+        .map(|g| format!("{g}="))
+        .unwrap_or_default();
+    steps.push(format!("{abbr}={head}{generic}{symbolic}"));
+    steps.push(values_line(problem, d));
+    let vals = d.printed_term_values();
+    let numeric = d.expr.print(&|i| format!("{:.4}", vals[i]));
+    let shown = format_prob(d.value);
+    steps.push(format!("{abbr}={numeric}={shown}"));
+    steps.push(conclusion(q.task, &shown, answer, problem.convention()));
+    steps
+}
+
+fn conclusion(task: Task, shown: &str, answer: &Answer, convention: Convention) -> String {
+    let yes = matches!(answer, Answer::Prob { yes: Some(true), .. });
+    let abbr = task.abbr();
+    let relation = match (convention, task, yes) {
+        (Convention::Calm, _, true) => ">0",
+        (Convention::Calm, _, false) => "<=0",
+        (Convention::CauGym, Task::Ett, true) => "<=-0.001",
+        (Convention::CauGym, Task::Ett, false) => ">-0.001",
+        (Convention::CauGym, _, true) => ">=0.001",
+        (Convention::CauGym, _, false) => "<0.001",
+    };
+    format!(
+        "{abbr}={shown}{relation} so the answer is {}.",
+        if yes { "Yes" } else { "No" }
+    )
+}
+
+fn bound_steps(problem: &Problem, d: &Derivation) -> Vec<String> {
+    let q = &problem.query;
+    let x = Lit::new(q.treatment, q.x);
+    let y = Lit::new(q.outcome, q.y);
+    let bound = q.bound.unwrap_or(Bound::Lower);
+    let target = if bound == Bound::Lower { y } else { y.flip() };
+    let do_sym = do_symbol(problem, target, &[x.flip()]);
+    let vals = d.printed_term_values();
+    let num = |e: &Expr| e.print(&|i| format!("{:.4}", vals[i]));
+    let sym = |e: &Expr| e.print(&|i| d.terms[i].prob.symbol(problem));
+    let round = problem.convention() == Convention::Calm;
+    let (do_expr, do_value) = match &d.do_term {
+        Some(e) => (e.clone(), e.eval(&vals, round)),
+        None => (Expr::Sum(vec![]), f64::NAN),
+    };
+    let mut step1 = format!("Calculate {do_sym}\n{do_sym}=");
+    if d.adjustment.is_empty() {
+        step1.push_str(&format!("{}={do_value:.4}", sym(&do_expr)));
+    } else {
+        let zs = letters(problem, &d.adjustment);
+        let cond = free_symbol(
+            problem,
+            &[Sym::Fixed(target)],
+            &[Sym::Fixed(x.flip()), Sym::Free(d.adjustment.clone())],
+        );
+        step1.push_str(&format!(
+            "sum_{{{zs}}} {cond}*P({zs})={}\n{}\n{do_sym}={}={do_value:.4}",
+            sym(&do_expr),
+            do_expr
+                .leaves()
+                .into_iter()
+                .map(|i| format!("{}={:.4}", d.terms[i].prob.symbol(problem), vals[i]))
+                .collect::<Vec<_>>()
+                .join("\t"),
+            num(&do_expr)
+        ));
+    }
+    let (ratio, clamp) = match &d.expr {
+        Expr::Max0(r) | Expr::Min1(r) => (r.as_ref().clone(), bound),
+        other => (other.clone(), bound),
+    };
+    let (name, open) = match clamp {
+        Bound::Lower => ("Lower", "max{0, "),
+        Bound::Upper => ("Upper", "min{1, "),
+    };
+    let raw = ratio.eval(&vals, round);
+    let (num_sym, den_sym) = match &ratio {
+        Expr::Ratio(n, den) => (n.as_ref().clone(), den.as_ref().clone()),
+        other => (other.clone(), Expr::Sum(vec![])),
+    };
+    let numerator_sym = match &num_sym {
+        Expr::Diff(a, b) => format!(
+            "{}-{}",
+            as_symbol(a, &do_sym, &sym),
+            as_symbol(b, &do_sym, &sym)
+        ),
+        other => sym(other),
+    };
+    let numerator_num = match &num_sym {
+        Expr::Diff(a, b) => format!(
+            "{}-{}",
+            as_number(a, do_value, &num),
+            as_number(b, do_value, &num)
+        ),
+        other => num(other),
+    };
+    let step2 = format!(
+        "{name} bound of {abbr}: {open}[{numerator_sym}]/{}}}\n={open}({numerator_num})/{}}}\n={open}{raw:.4}}}\n={}",
+        sym(&den_sym),
+        num(&den_sym),
+        format_prob(d.value),
+        abbr = q.task.abbr(),
+    );
+    vec![step1, step2]
+}
+
+/// The rounded interventional term prints as its `do` symbol.
+fn as_symbol(e: &Expr, do_sym: &str, sym: &dyn Fn(&Expr) -> String) -> String {
+    match e {
+        Expr::Round4(_) => do_sym.to_string(),
+        other => sym(other),
+    }
+}
+
+fn as_number(e: &Expr, do_value: f64, num: &dyn Fn(&Expr) -> String) -> String {
+    match e {
+        Expr::Round4(_) => format!("{do_value:.4}"),
+        other => num(other),
+    }
+}
