@@ -17,11 +17,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Solve a dataset from its text and report agreement with its gold answers.
+    Solve(cmd::solve::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Solve(args) => cmd::solve::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -64,9 +64,7 @@ impl Answer {
         };
         let value: serde_json::Value = serde_json::from_str(trimmed)
             .map_err(|e| err(&format!("not LACK_CONDITION and not JSON ({e})")))?;
-        let obj = value
-            .as_object()
-            .ok_or_else(|| err("not a JSON object"))?;
+        let obj = value.as_object().ok_or_else(|| err("not a JSON object"))?;
         let prob = match obj.get("PROB") {
             Some(serde_json::Value::String(s)) => s
                 .trim()
@@ -177,8 +175,14 @@ mod tests {
             Answer::parse(r#"{"PROB": "1.0000"}"#).unwrap().prob(),
             Some(1.0)
         );
-        assert_eq!(Answer::parse(r#"{"PROB": "-0.0"}"#).unwrap().prob(), Some(0.0));
-        assert_eq!(Answer::parse(" LACK_CONDITION ").unwrap(), Answer::LackCondition);
+        assert_eq!(
+            Answer::parse(r#"{"PROB": "-0.0"}"#).unwrap().prob(),
+            Some(0.0)
+        );
+        assert_eq!(
+            Answer::parse(" LACK_CONDITION ").unwrap(),
+            Answer::LackCondition
+        );
         assert!(Answer::parse(r#"{"ANSWER": "Yes"}"#).is_err());
         assert!(Answer::parse("0.25").is_err());
         assert!(Answer::parse(r#"{"PROB": "x"}"#).is_err());
@@ -198,7 +202,10 @@ mod tests {
         assert!(near.agrees_with(&gold));
         assert!(!far.agrees_with(&gold));
         assert!(!Answer::LackCondition.agrees_with(&gold));
-        let half = Answer::Prob { prob: 0.0187, yes: None };
+        let half = Answer::Prob {
+            prob: 0.0187,
+            yes: None,
+        };
         assert!(!half.agrees_with(&Answer::parse(r#"{"PROB": "0.0192"}"#).unwrap()));
         assert!(Answer::LackCondition.agrees_with(&Answer::LackCondition));
     }
@@ -206,7 +213,10 @@ mod tests {
     #[test]
     fn writes_four_decimals_and_the_verdict_by_convention() {
         let a = Answer::from_value(Task::Ett, -0.0032, Convention::CauGym);
-        assert_eq!(a.to_gold_string(), r#"{"ANSWER": "Yes", "PROB": "-0.0032"}"#);
+        assert_eq!(
+            a.to_gold_string(),
+            r#"{"ANSWER": "Yes", "PROB": "-0.0032"}"#
+        );
         let b = Answer::from_value(Task::Ett, -0.0032, Convention::Calm);
         assert_eq!(b.to_gold_string(), r#"{"ANSWER": "No", "PROB": "-0.0032"}"#);
         let c = Answer::from_value(Task::Ate, 0.0009, Convention::CauGym);

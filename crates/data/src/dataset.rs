@@ -102,7 +102,10 @@ pub fn parse_items(text: &str, path: &Path) -> Result<Vec<DatasetItem>> {
     }
 }
 
-fn string_field(obj: &Map<String, Value>, key: &str) -> std::result::Result<Option<String>, String> {
+fn string_field(
+    obj: &Map<String, Value>,
+    key: &str,
+) -> std::result::Result<Option<String>, String> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -116,7 +119,8 @@ fn item_from(v: &Value, position: usize) -> std::result::Result<DatasetItem, Str
         .ok_or_else(|| "record is not a JSON object".to_string())?;
     let problem =
         string_field(obj, "problem")?.ok_or_else(|| "missing field `problem`".to_string())?;
-    let answer = string_field(obj, "answer")?.ok_or_else(|| "missing field `answer`".to_string())?;
+    let answer =
+        string_field(obj, "answer")?.ok_or_else(|| "missing field `answer`".to_string())?;
     let task = match (string_field(obj, "Type")?, string_field(obj, "task")?) {
         (Some(t), _) | (None, Some(t)) => Some(
             t.parse::<Task>()
@@ -128,7 +132,11 @@ fn item_from(v: &Value, position: usize) -> std::result::Result<DatasetItem, Str
         None | Some(Value::Null) => position.to_string(),
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) => n.to_string(),
-        Some(other) => return Err(format!("field `id`/`idx` must be a string or number, found {other}")),
+        Some(other) => {
+            return Err(format!(
+                "field `id`/`idx` must be a string or number, found {other}"
+            ));
+        }
     };
     let reason = match obj.get("Reason") {
         None | Some(Value::Null) => None,
@@ -182,10 +190,12 @@ pub struct BenchmarkRecord {
 }
 
 fn create(path: &Path) -> Result<BufWriter<File>> {
-    File::create(path).map(BufWriter::new).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
+    File::create(path)
+        .map(BufWriter::new)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 fn io_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
@@ -239,7 +249,10 @@ mod tests {
         let jsonl = "{\"problem\": \"a\", \"answer\": \"b\", \"task\": \"ate\", \"id\": \"x\"}\n\n{\"problem\": \"c\", \"answer\": \"d\"}\n";
         let items = parse_items(jsonl, p).unwrap();
         assert_eq!(items.len(), 2);
-        assert_eq!((items[0].id.as_str(), items[0].task), ("x", Some(Task::Ate)));
+        assert_eq!(
+            (items[0].id.as_str(), items[0].task),
+            ("x", Some(Task::Ate))
+        );
         assert_eq!(items[1].id, "1");
     }
 
@@ -248,15 +261,29 @@ mod tests {
         let p = Path::new("data/x.jsonl");
         let bad = "{\"problem\": \"a\", \"answer\": \"b\"}\n{\"answer\": \"b\"}\n";
         let msg = parse_items(bad, p).unwrap_err().to_string();
-        assert!(msg.contains("data/x.jsonl") && msg.contains("line 2") && msg.contains("`problem`"), "{msg}");
-        let msg = parse_items("{\"problem\": 3, \"answer\": \"b\"}", p).unwrap_err().to_string();
-        assert!(msg.contains("line 1") && msg.contains("`problem` must be a string"), "{msg}");
-        let msg = parse_items("[{\"problem\": \"a\", \"answer\": \"b\", \"Type\": \"XYZ\"}]", p)
+        assert!(
+            msg.contains("data/x.jsonl") && msg.contains("line 2") && msg.contains("`problem`"),
+            "{msg}"
+        );
+        let msg = parse_items("{\"problem\": 3, \"answer\": \"b\"}", p)
             .unwrap_err()
             .to_string();
+        assert!(
+            msg.contains("line 1") && msg.contains("`problem` must be a string"),
+            "{msg}"
+        );
+        let msg = parse_items(
+            "[{\"problem\": \"a\", \"answer\": \"b\", \"Type\": \"XYZ\"}]",
+            p,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(msg.contains("item 0") && msg.contains("Type"), "{msg}");
         let msg = parse_items("{not json", p).unwrap_err().to_string();
-        assert!(msg.contains("line 1") && msg.contains("invalid JSON"), "{msg}");
+        assert!(
+            msg.contains("line 1") && msg.contains("invalid JSON"),
+            "{msg}"
+        );
     }
 
     #[test]

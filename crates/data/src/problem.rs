@@ -347,6 +347,9 @@ mod tests {
         assert!(p.validate().is_err());
         p.edges.pop();
         p.nodes[1].values[1] = None;
-        assert!(p.validate().is_err(), "the statement names B=1 but B has no word for 1");
+        assert!(
+            p.validate().is_err(),
+            "the statement names B=1 but B has no word for 1"
+        );
     }
 }

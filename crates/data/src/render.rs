@@ -13,8 +13,8 @@ use crate::names::capitalize;
 use crate::problem::{Bound, Layout, Lit, Problem, Statement, Wording};
 use crate::template::Template;
 use crate::wording::{
-    BANK, INPUT_INFO, INSTRUCTION_LABELS, PREAMBLES, PROVIDE_PROB, PROVIDE_YES_NO,
-    QUESTION_LABELS, STEP_BY_STEP,
+    BANK, INPUT_INFO, INSTRUCTION_LABELS, PREAMBLES, PROVIDE_PROB, PROVIDE_YES_NO, QUESTION_LABELS,
+    STEP_BY_STEP,
 };
 
 /// Picks the wording of each sentence: always the first entry, or a seeded draw.
@@ -194,7 +194,13 @@ mod tests {
         let s = |v: &[&str]| join_list(&v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
         assert_eq!(s(&["a", "b", "c"]), "a, b and c");
         assert_eq!(s(&["a"]), "a");
-        assert_eq!(s(&["w (e.g. x, y) being low"]), "w (e.g. x and y) being low");
-        assert_eq!(s(&["w (e.g. x, y) being low", "b"]), "w (e.g. x, y) being low and b");
+        assert_eq!(
+            s(&["w (e.g. x, y) being low"]),
+            "w (e.g. x and y) being low"
+        );
+        assert_eq!(
+            s(&["w (e.g. x, y) being low", "b"]),
+            "w (e.g. x, y) being low and b"
+        );
     }
 }

@@ -287,9 +287,10 @@ fn effect_steps(problem: &Problem, d: &Derivation, answer: &Answer) -> Vec<Strin
     let (xl, yl) = (problem.letter(q.treatment), problem.letter(q.outcome));
     let mut steps = structure_steps(problem);
     match q.task {
-        Task::Nde | Task::Nie => {
-            steps.push(format!("Find a valid mediator set: {}.", set(problem, &d.mediators)))
-        }
+        Task::Nde | Task::Nie => steps.push(format!(
+            "Find a valid mediator set: {}.",
+            set(problem, &d.mediators)
+        )),
         Task::Cde => {
             let mut ids = vec![q.treatment];
             ids.extend(q.conditioned.iter().map(|l| l.node));
@@ -317,7 +318,11 @@ fn effect_steps(problem: &Problem, d: &Derivation, answer: &Answer) -> Vec<Strin
             a.extend(&q.conditioned);
             let mut b = vec![x.flip()];
             b.extend(&q.conditioned);
-            format!("{}-{}=", do_symbol(problem, y, &a), do_symbol(problem, y, &b))
+            format!(
+                "{}-{}=",
+                do_symbol(problem, y, &a),
+                do_symbol(problem, y, &b)
+            )
         }
         Task::Ett => format!(
             "E[{yl}_{{{}}}-{yl}_{{{}}}|{}]=",
@@ -342,7 +347,13 @@ fn effect_steps(problem: &Problem, d: &Derivation, answer: &Answer) -> Vec<Strin
 }
 
 fn conclusion(task: Task, shown: &str, answer: &Answer, convention: Convention) -> String {
-    let yes = matches!(answer, Answer::Prob { yes: Some(true), .. });
+    let yes = matches!(
+        answer,
+        Answer::Prob {
+            yes: Some(true),
+            ..
+        }
+    );
     let abbr = task.abbr();
     let relation = match (convention, task, yes) {
         (Convention::Calm, _, true) => ">0",

@@ -165,18 +165,26 @@ mod tests {
         );
         // The first split takes X = "student's performance"; reject it to get the right one.
         let caps = t
-            .captures(&text, &mut |c| slot(c, "X") != Some("student's performance"))
+            .captures(&text, &mut |c| {
+                slot(c, "X") != Some("student's performance")
+            })
             .unwrap();
         assert_eq!(slot(&caps, "X"), Some("student's performance on exams"));
         assert_eq!(slot(&caps, "Y"), Some("final grade"));
-        assert!(t.captures("Consider something else.", &mut |_| true).is_none());
+        assert!(
+            t.captures("Consider something else.", &mut |_| true)
+                .is_none()
+        );
     }
 
     #[test]
     fn repeated_slots_are_all_captured() {
         let t = Template::new("For those with {X} being {x}, if their {X} had been {x2}?");
         let caps = t
-            .captures("For those with a being low, if their a had been high?", &mut |_| true)
+            .captures(
+                "For those with a being low, if their a had been high?",
+                &mut |_| true,
+            )
             .unwrap();
         assert_eq!(slots(&caps, "X"), vec!["a", "a"]);
         assert_eq!(slot(&caps, "x2"), Some("high"));

@@ -204,7 +204,11 @@ mod tests {
             }
         }
         // Every question template belongs to exactly one task.
-        let all: Vec<&str> = Task::ALL.iter().flat_map(|t| questions(*t)).copied().collect();
+        let all: Vec<&str> = Task::ALL
+            .iter()
+            .flat_map(|t| questions(*t))
+            .copied()
+            .collect();
         for (i, a) in all.iter().enumerate() {
             assert!(!all[i + 1..].contains(a), "duplicate question template {a}");
         }

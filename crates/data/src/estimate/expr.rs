@@ -98,11 +98,9 @@ impl Expr {
                 .map(|e| e.print_in(leaf, matches!(e, Expr::Sum(_) | Expr::Diff(..))))
                 .collect::<Vec<_>>()
                 .join("*"),
-            Expr::Ratio(a, b) => format!(
-                "({})/{}",
-                a.print_in(leaf, false),
-                b.print_in(leaf, true)
-            ),
+            Expr::Ratio(a, b) => {
+                format!("({})/{}", a.print_in(leaf, false), b.print_in(leaf, true))
+            }
             Expr::Max0(a) => format!("max{{0, {}}}", a.print_in(leaf, false)),
             Expr::Min1(a) => format!("min{{1, {}}}", a.print_in(leaf, false)),
             Expr::Round4(a) => a.print_in(leaf, nested),
@@ -160,7 +158,10 @@ mod tests {
         // ETT with Z: a - [b*c + d*e]
         let e = Expr::diff(
             t(0),
-            Expr::Sum(vec![Expr::Prod(vec![t(1), t(2)]), Expr::Prod(vec![t(3), t(4)])]),
+            Expr::Sum(vec![
+                Expr::Prod(vec![t(1), t(2)]),
+                Expr::Prod(vec![t(3), t(4)]),
+            ]),
         );
         let vals = [0.0455, 0.0820, 0.1417, 0.1357, 0.8583];
         // deconfounding item 10: 0.0455-[0.0820*0.1417+0.1357*0.8583] = -0.0826

@@ -292,12 +292,14 @@ impl<'a> Builder<'a> {
         if let Some(i) = self.terms.iter().position(|t| t.prob == prob) {
             return Expr::Term(i);
         }
-        let found = self.index.get(event, given).map(|s| (s, false)).or_else(|| {
-            match event {
+        let found = self
+            .index
+            .get(event, given)
+            .map(|s| (s, false))
+            .or_else(|| match event {
                 [single] => self.index.get(&[single.flip()], given).map(|s| (s, true)),
                 _ => None,
-            }
-        });
+            });
         let Some((statement, complement)) = found else {
             if !self.missing.contains(&prob) {
                 self.missing.push(prob);
@@ -342,7 +344,11 @@ fn cat(parts: &[&[Lit]]) -> Vec<Lit> {
 
 /// `P(z)` as a factor list: nothing for the empty set.
 fn pz(b: &mut Builder, z: &[Lit]) -> Vec<Expr> {
-    if z.is_empty() { vec![] } else { vec![b.p(z, &[])] }
+    if z.is_empty() {
+        vec![]
+    } else {
+        vec![b.p(z, &[])]
+    }
 }
 
 /// The task's formula for one adjustment set; the second value is PN/PS's interventional term.
@@ -358,7 +364,11 @@ fn formula(
     let y = Lit::new(q.outcome, q.y);
     let zs = assignments(adjustment);
     let sum_or_single = |mut v: Vec<Expr>| {
-        if v.len() == 1 { v.remove(0) } else { Expr::Sum(v) }
+        if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Expr::Sum(v)
+        }
     };
     match q.task {
         Task::Ate => {
@@ -424,7 +434,11 @@ fn formula(
 }
 
 fn prod_or_single(mut v: Vec<Expr>) -> Expr {
-    if v.len() == 1 { v.remove(0) } else { Expr::Prod(v) }
+    if v.len() == 1 {
+        v.remove(0)
+    } else {
+        Expr::Prod(v)
+    }
 }
 
 /// CDE (and NDE without mediators): `sum_z [P(y|x,m,z) - P(y|x',m,z)] P(z)`.

@@ -181,9 +181,7 @@ mod tests {
     }
 
     fn pairs(v: &[RawLit]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|l| (l.name.clone(), l.word.clone()))
-            .collect()
+        v.iter().map(|l| (l.name.clone(), l.word.clone())).collect()
     }
 
     #[test]

@@ -158,7 +158,9 @@ pub fn parse_detailed(text: &str) -> Result<Parsed> {
     let tags = if raw_statements.is_empty() {
         layout == Layout::CauGym
     } else {
-        raw_statements.iter().all(|r| r.event.iter().all(|l| l.tag.is_some()))
+        raw_statements
+            .iter()
+            .all(|r| r.event.iter().all(|l| l.tag.is_some()))
     };
     let format = Format {
         layout,
@@ -212,7 +214,10 @@ fn assemble(
         let node = names
             .resolve(&l.name)
             .ok_or_else(|| Error::parse("data line", "unknown variable", &l.name))?;
-        Ok(Lit::new(node, values.bit(node, &l.word, l.tag, names.name(node))?))
+        Ok(Lit::new(
+            node,
+            values.bit(node, &l.word, l.tag, names.name(node))?,
+        ))
     };
     let mut statements = Vec::with_capacity(raw.len());
     for r in raw {

@@ -36,9 +36,9 @@ pub fn parse_edges(text: &str) -> Result<Vec<RawEdge>, String> {
         let edges: Option<Vec<RawEdge>> = pieces.iter().map(|p| edge(p)).collect();
         match edges {
             Some(v) => out.extend(v),
-            None => out.push(
-                edge(chunk).ok_or_else(|| format!("unreadable edge sentence `{chunk}`"))?,
-            ),
+            None => {
+                out.push(edge(chunk).ok_or_else(|| format!("unreadable edge sentence `{chunk}`"))?)
+            }
         }
     }
     Ok(out)

@@ -41,9 +41,7 @@ impl Values {
         if let Some((letter, bit)) = tag {
             match self.letters[node] {
                 Some(l) if l != letter => {
-                    return Err(err(format!(
-                        "`{name}` is tagged both {l} and {letter}"
-                    )));
+                    return Err(err(format!("`{name}` is tagged both {l} and {letter}")));
                 }
                 _ => self.letters[node] = Some(letter),
             }
@@ -106,7 +104,9 @@ impl Values {
                 return Err(Error::Invalid(format!("letter {l} used twice or invalid")));
             }
         }
-        let mut free = (0..26u8).filter(|&i| !used[usize::from(i)]).map(|i| char::from(b'A' + i));
+        let mut free = (0..26u8)
+            .filter(|&i| !used[usize::from(i)])
+            .map(|i| char::from(b'A' + i));
         let mut out: Vec<Option<char>> = self.letters.clone();
         for v in topological_order(n, edges) {
             if out[v].is_none() {
@@ -139,9 +139,9 @@ fn topological_order(n: usize, edges: &[(NodeId, NodeId)]) -> Vec<NodeId> {
     while let Some(v) = (0..n).find(|&v| !done[v] && indeg[v] == 0) {
         done[v] = true;
         out.push(v);
-        for c in 0..n {
+        for (c, d) in indeg.iter_mut().enumerate() {
             if reach.has_edge(v, c) {
-                indeg[c] = indeg[c].saturating_sub(1);
+                *d = d.saturating_sub(1);
             }
         }
     }
