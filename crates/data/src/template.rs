@@ -83,6 +83,16 @@ impl Template {
         }
     }
 
+    /// Every split of `text` into slot values (at most `limit`).
+    pub fn all_captures<'t>(&self, text: &'t str, limit: usize) -> Vec<Captures<'t>> {
+        let mut all = Vec::new();
+        self.captures(text, &mut |c| {
+            all.push(c.clone());
+            all.len() >= limit
+        });
+        all
+    }
+
     fn walk<'t>(
         &self,
         k: usize,

@@ -30,7 +30,7 @@ pub const EDGES: &[&str] = &[
     "{cause} directly affects {effect}.",
     "{cause} is a direct cause of {effect}.",
     "{effect} is directly affected by {cause}.",
-    "There is a direct causal link from {cause} to {effect}.",
+    "{cause} is one of the direct causes of {effect}.",
     "{cause} directly influences {effect}.",
 ];
 

@@ -110,7 +110,9 @@ pub fn parse_detailed(text: &str) -> Result<Parsed> {
     let mut canonical = sec.preamble == PREAMBLES[0];
     let mut names = NameTable::new();
     let mut edges = Vec::new();
-    for e in parse_edges(sec.edges).map_err(|r| Error::parse("edge sentences", r, sec.edges))? {
+    for e in
+        parse_edges(sec.edges, text).map_err(|r| Error::parse("edge sentences", r, sec.edges))?
+    {
         let a = names.add(&e.cause, e.cause_initial);
         let b = names.add(&e.effect, e.effect_initial);
         canonical &= e.template == 0;

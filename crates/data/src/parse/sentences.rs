@@ -26,19 +26,22 @@ pub struct RawEdge {
 
 /// Splits the edge block into sentences at a period followed by a capital letter (or the end);
 /// a chunk that no template reads is split further at every `. ` (CaLM items sometimes start an
-/// edge sentence with a lower-case name).
-pub fn parse_edges(text: &str) -> Result<Vec<RawEdge>, String> {
+/// edge sentence with a lower-case name). `context` (the whole prompt) settles ambiguous splits,
+/// see [`edge`].
+pub fn parse_edges(text: &str, context: &str) -> Result<Vec<RawEdge>, String> {
+    let context = context.to_lowercase();
     let mut out = Vec::new();
     for chunk in split_at_capitals(text) {
         // Sentences at every `. ` first, so that a slot cannot swallow the next sentence; a name
         // with a period in it (`(e.g. lightning)`) then fails here and the whole chunk is read.
         let pieces: Vec<&str> = chunk.split_inclusive(". ").map(str::trim).collect();
-        let edges: Option<Vec<RawEdge>> = pieces.iter().map(|p| edge(p)).collect();
+        let edges: Option<Vec<RawEdge>> = pieces.iter().map(|p| edge(p, &context)).collect();
         match edges {
             Some(v) => out.extend(v),
-            None => {
-                out.push(edge(chunk).ok_or_else(|| format!("unreadable edge sentence `{chunk}`"))?)
-            }
+            None => out.push(
+                edge(chunk, &context)
+                    .ok_or_else(|| format!("unreadable edge sentence `{chunk}`"))?,
+            ),
         }
     }
     Ok(out)
@@ -68,18 +71,33 @@ fn split_at_capitals(text: &str) -> Vec<&str> {
     out
 }
 
-fn edge(sentence: &str) -> Option<RawEdge> {
+/// Reads one edge sentence. When a name contains the template's own words (`from {cause} to
+/// {effect}` with a cause `exposed to a disease`), several splits fit; the one whose two names
+/// occur most often in the prompt (the smaller count of the two) wins, the first split on ties.
+fn edge(sentence: &str, context: &str) -> Option<RawEdge> {
     let sentence = sentence.trim();
     let sentence = if sentence.ends_with('.') {
         sentence.to_string()
     } else {
         format!("{sentence}.")
     };
+    let mentions = |name: &str| context.matches(&name.trim().to_lowercase()).count();
     BANK.edges.iter().enumerate().find_map(|(i, t)| {
-        let caps = t.captures(&sentence, &mut |c| {
-            slot(c, "cause").is_some_and(|s| !s.trim().is_empty())
-                && slot(c, "effect").is_some_and(|s| !s.trim().is_empty())
-        })?;
+        let splits: Vec<_> = t
+            .all_captures(&sentence, 16)
+            .into_iter()
+            .filter(|c| {
+                ["cause", "effect"]
+                    .iter()
+                    .all(|s| slot(c, s).is_some_and(|v| !v.trim().is_empty()))
+            })
+            .collect();
+        let score = |c: &crate::template::Captures| {
+            let n = |s| slot(c, s).map_or(0, mentions);
+            n("cause").min(n("effect"))
+        };
+        let best = splits.iter().map(score).max()?;
+        let caps = splits.into_iter().find(|c| score(c) == best)?;
         let cause = slot(&caps, "cause")?.trim().to_string();
         let effect = slot(&caps, "effect")?.trim().to_string();
         Some(RawEdge {
@@ -173,7 +191,7 @@ mod tests {
     #[test]
     fn edges_split_at_capitals_and_lowercase_starts() {
         let text = "Ignition source in the forest (e.g. lightning) has a direct effect on damage.Presence of firefighters has a direct effect on spread. Market demand has a direct effect on appearance. appearance has a direct effect on employee performance.";
-        let edges = parse_edges(text).unwrap();
+        let edges = parse_edges(text, text).unwrap();
         let pairs: Vec<(&str, &str)> = edges
             .iter()
             .map(|e| (e.cause.as_str(), e.effect.as_str()))
@@ -187,10 +205,18 @@ mod tests {
                 ("appearance", "employee performance"),
             ]
         );
-        assert!(parse_edges("Nothing here.").is_err());
-        let alt = parse_edges("Rain is directly affected by cloud cover.").unwrap();
+        assert!(parse_edges("Nothing here.", "").is_err());
+        let alt = parse_edges("Rain is directly affected by cloud cover.", "").unwrap();
         assert_eq!(alt[0].cause, "cloud cover");
         assert!(alt[0].effect_initial && !alt[0].cause_initial);
+        // A name containing the template's own words: the split whose names recur wins.
+        let text = "Ice directly influences melt directly influences flood.";
+        let context = format!("{text} For ice directly influences melt being low, flood is ...");
+        let e = parse_edges(text, &context).unwrap();
+        assert_eq!(
+            (e[0].cause.as_str(), e[0].effect.as_str()),
+            ("Ice directly influences melt", "flood")
+        );
     }
 
     #[test]
