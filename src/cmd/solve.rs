@@ -20,15 +20,15 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let items = read_items(&args.file)?;
     let report = solve_items(&items);
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).context("serialising the report")?
-        );
+    let text = if args.json {
+        serde_json::to_string(&report).context("serialising the report")? + "\n"
     } else {
-        print!("{}", table(&args.file.display().to_string(), &report));
-    }
-    Ok(())
+        table(&args.file.display().to_string(), &report)
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("writing the report to stdout")
 }
 
 fn table(name: &str, r: &SolveReport) -> String {
