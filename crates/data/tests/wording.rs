@@ -7,9 +7,11 @@ use std::path::Path;
 use caugym_data::{Problem, Wording, parse_problem, read_items, render, solve_text};
 
 type Pairs = Vec<(String, String)>;
+/// Edges by names, statements by (event, given, value), and the query.
+type Signature = (Pairs, Vec<(Pairs, Pairs, String)>, String);
 
 /// The content of a problem in names and words (node indices depend on the order of mention).
-fn signature(p: &Problem) -> (Vec<(String, String)>, Vec<(Pairs, Pairs, String)>, String) {
+fn signature(p: &Problem) -> Signature {
     let name = |i: usize| p.nodes[i].name.clone();
     let lits = |v: &[caugym_data::Lit]| -> Pairs {
         v.iter()
