@@ -60,6 +60,10 @@ pub enum Error {
     #[error("generator: {0}")]
     Generate(String),
 
+    /// An error of the SCM engine, passed through.
+    #[error(transparent)]
+    Scm(#[from] caugym_scm::Error),
+
     /// JSON serialisation failed while writing.
     #[error("writing JSON: {0}")]
     Json(#[from] serde_json::Error),

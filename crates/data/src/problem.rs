@@ -234,7 +234,16 @@ impl Problem {
 
     /// `A=0` for a literal.
     pub fn lit_symbol(&self, lit: Lit) -> String {
-        format!("{}={}", self.letter(lit.node), lit.value)
+        let mut s = String::with_capacity(3);
+        self.push_lit_symbol(&mut s, lit);
+        s
+    }
+
+    /// Appends `A=0` for a literal to `out`.
+    pub fn push_lit_symbol(&self, out: &mut String, lit: Lit) {
+        out.push(self.letter(lit.node));
+        out.push('=');
+        out.push(if lit.value == 1 { '1' } else { '0' });
     }
 
     /// The value word of a literal, or an error naming the node.

@@ -4,7 +4,7 @@
 
 use caugym_scm::Task;
 
-use crate::answer::{Answer, Convention, format_prob};
+use crate::answer::{Answer, Convention, fmt4, format_prob, push_fmt4};
 use crate::dataset::Reason;
 use crate::estimate::{Derivation, Estimate, Expr, Trivial};
 use crate::graph::Reach;
@@ -45,7 +45,21 @@ pub fn reason(problem: &Problem, estimate: &Estimate, answer: &Answer) -> Reason
 /// The readable solution: the variables involved, each step on its own line, and the final JSON
 /// answer on the last line.
 pub fn solution_text(problem: &Problem, estimate: &Estimate, answer: &Answer) -> String {
+    worked_solution(problem, estimate, answer).1
+}
+
+/// Both forms at once ([`reason`] and [`solution_text`]), building the steps once.
+pub fn worked_solution(
+    problem: &Problem,
+    estimate: &Estimate,
+    answer: &Answer,
+) -> (Reason, String) {
     let reason = reason(problem, estimate, answer);
+    let text = text_of(problem, estimate, &reason, answer);
+    (reason, text)
+}
+
+fn text_of(problem: &Problem, estimate: &Estimate, reason: &Reason, answer: &Answer) -> String {
     let mut out = String::from("Variables:");
     for id in involved(problem, estimate) {
         let n = &problem.nodes[id];
@@ -63,7 +77,8 @@ pub fn solution_text(problem: &Problem, estimate: &Estimate, answer: &Answer) ->
     for (k, v) in &reason.0 {
         out.push_str(&format!("\n{k}: {}", v.replace('\t', ", ")));
     }
-    out.push_str(&format!("\nAnswer: {}", answer.to_gold_string()));
+    out.push_str("\nAnswer: ");
+    out.push_str(&answer.to_gold_string());
     out
 }
 
@@ -271,12 +286,16 @@ fn sum_z(problem: &Problem, z: &[NodeId]) -> (String, String, Vec<NodeId>) {
 
 fn values_line(problem: &Problem, d: &Derivation) -> String {
     let vals = d.printed_term_values();
-    d.terms
-        .iter()
-        .zip(vals)
-        .map(|(t, v)| format!("{}={v:.4}", t.prob.symbol(problem)))
-        .collect::<Vec<_>>()
-        .join("\t")
+    let mut out = String::with_capacity(16 * d.terms.len());
+    for (i, (t, v)) in d.terms.iter().zip(vals).enumerate() {
+        if i > 0 {
+            out.push('\t');
+        }
+        t.prob.push_symbol(problem, &mut out);
+        out.push('=');
+        push_fmt4(&mut out, v);
+    }
+    out
 }
 
 fn effect_steps(problem: &Problem, d: &Derivation, answer: &Answer) -> Vec<String> {
@@ -332,14 +351,16 @@ fn effect_steps(problem: &Problem, d: &Derivation, answer: &Answer) -> Vec<Strin
         ),
         _ => String::new(),
     };
-    let symbolic = d.expr.print(&|i| d.terms[i].prob.symbol(problem));
+    let symbolic = d
+        .expr
+        .print(&|out, i| d.terms[i].prob.push_symbol(problem, out));
     let generic = generic_formula(problem, d)
         .map(|g| format!("{g}="))
         .unwrap_or_default();
     steps.push(format!("{abbr}={head}{generic}{symbolic}"));
     steps.push(values_line(problem, d));
     let vals = d.printed_term_values();
-    let numeric = d.expr.print(&|i| format!("{:.4}", vals[i]));
+    let numeric = d.expr.print(&|out, i| push_fmt4(out, vals[i]));
     let shown = format_prob(d.value);
     steps.push(format!("{abbr}={numeric}={shown}"));
     steps.push(conclusion(q.task, &shown, answer, problem.convention()));
@@ -377,8 +398,8 @@ fn bound_steps(problem: &Problem, d: &Derivation) -> Vec<String> {
     let target = if bound == Bound::Lower { y } else { y.flip() };
     let do_sym = do_symbol(problem, target, &[x.flip()]);
     let vals = d.printed_term_values();
-    let num = |e: &Expr| e.print(&|i| format!("{:.4}", vals[i]));
-    let sym = |e: &Expr| e.print(&|i| d.terms[i].prob.symbol(problem));
+    let num = |e: &Expr| e.print(&|out, i| push_fmt4(out, vals[i]));
+    let sym = |e: &Expr| e.print(&|out, i| d.terms[i].prob.push_symbol(problem, out));
     let round = problem.convention() == Convention::Calm;
     let (do_expr, do_value) = match &d.do_term {
         Some(e) => (e.clone(), e.eval(&vals, round)),
@@ -386,7 +407,7 @@ fn bound_steps(problem: &Problem, d: &Derivation) -> Vec<String> {
     };
     let mut step1 = format!("Calculate {do_sym}\n{do_sym}=");
     if d.adjustment.is_empty() {
-        step1.push_str(&format!("{}={do_value:.4}", sym(&do_expr)));
+        step1.push_str(&format!("{}={}", sym(&do_expr), fmt4(do_value)));
     } else {
         let zs = letters(problem, &d.adjustment);
         let cond = free_symbol(
@@ -395,15 +416,16 @@ fn bound_steps(problem: &Problem, d: &Derivation) -> Vec<String> {
             &[Sym::Fixed(x.flip()), Sym::Free(d.adjustment.clone())],
         );
         step1.push_str(&format!(
-            "sum_{{{zs}}} {cond}*P({zs})={}\n{}\n{do_sym}={}={do_value:.4}",
+            "sum_{{{zs}}} {cond}*P({zs})={}\n{}\n{do_sym}={}={}",
             sym(&do_expr),
             do_expr
                 .leaves()
                 .into_iter()
-                .map(|i| format!("{}={:.4}", d.terms[i].prob.symbol(problem), vals[i]))
+                .map(|i| format!("{}={}", d.terms[i].prob.symbol(problem), fmt4(vals[i])))
                 .collect::<Vec<_>>()
                 .join("\t"),
-            num(&do_expr)
+            num(&do_expr),
+            fmt4(do_value)
         ));
     }
     let (ratio, clamp) = match &d.expr {
@@ -436,9 +458,10 @@ fn bound_steps(problem: &Problem, d: &Derivation) -> Vec<String> {
         other => num(other),
     };
     let step2 = format!(
-        "{name} bound of {abbr}: {open}[{numerator_sym}]/{}}}\n={open}({numerator_num})/{}}}\n={open}{raw:.4}}}\n={}",
+        "{name} bound of {abbr}: {open}[{numerator_sym}]/{}}}\n={open}({numerator_num})/{}}}\n={open}{}}}\n={}",
         sym(&den_sym),
         num(&den_sym),
+        fmt4(raw),
         format_prob(d.value),
         abbr = q.task.abbr(),
     );
@@ -455,7 +478,7 @@ fn as_symbol(e: &Expr, do_sym: &str, sym: &dyn Fn(&Expr) -> String) -> String {
 
 fn as_number(e: &Expr, do_value: f64, num: &dyn Fn(&Expr) -> String) -> String {
     match e {
-        Expr::Round4(_) => format!("{do_value:.4}"),
+        Expr::Round4(_) => fmt4(do_value),
         other => num(other),
     }
 }

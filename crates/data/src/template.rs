@@ -59,13 +59,18 @@ impl Template {
     /// Fills every slot with `fill(slot)`.
     pub fn fill(&self, fill: &dyn Fn(&str) -> String) -> String {
         let mut out = String::new();
+        self.fill_into(&mut out, &|out, slot| out.push_str(&fill(slot)));
+        out
+    }
+
+    /// Appends the filled template to `out`, `fill(out, slot)` writing each slot's text.
+    pub fn fill_into(&self, out: &mut String, fill: &dyn Fn(&mut String, &str)) {
         for part in &self.parts {
             match part {
                 Part::Text(t) => out.push_str(t),
-                Part::Slot(s) => out.push_str(&fill(s)),
+                Part::Slot(s) => fill(out, s),
             }
         }
-        out
     }
 
     /// The first split of `text` into slot values that `accept` takes, or `None`. Slots capture

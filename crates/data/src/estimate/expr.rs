@@ -74,36 +74,58 @@ impl Expr {
     /// Prints the formula, writing each leaf with `leaf` (its symbol or its value). Sums and
     /// differences nested in a product or sum are bracketed `[…]`, as the benchmark's `Reason`
     /// does; rounding is invisible.
-    pub fn print(&self, leaf: &dyn Fn(usize) -> String) -> String {
-        self.print_in(leaf, false)
+    pub fn print(&self, leaf: &dyn Fn(&mut String, usize)) -> String {
+        let mut out = String::with_capacity(64);
+        self.print_into(&mut out, leaf, false);
+        out
     }
 
-    fn print_in(&self, leaf: &dyn Fn(usize) -> String, nested: bool) -> String {
-        let bracket = |s: String| if nested { format!("[{s}]") } else { s };
+    fn print_into(&self, out: &mut String, leaf: &dyn Fn(&mut String, usize), nested: bool) {
+        let grouped = |e: &Expr| matches!(e, Expr::Sum(_) | Expr::Diff(..));
         match self {
-            Expr::Term(i) => leaf(*i),
-            Expr::Sum(v) => bracket(
-                v.iter()
-                    .map(|e| e.print_in(leaf, matches!(e, Expr::Sum(_) | Expr::Diff(..))))
-                    .collect::<Vec<_>>()
-                    .join("+"),
-            ),
-            Expr::Diff(a, b) => bracket(format!(
-                "{}-{}",
-                a.print_in(leaf, false),
-                b.print_in(leaf, matches!(**b, Expr::Sum(_) | Expr::Diff(..)))
-            )),
-            Expr::Prod(v) => v
-                .iter()
-                .map(|e| e.print_in(leaf, matches!(e, Expr::Sum(_) | Expr::Diff(..))))
-                .collect::<Vec<_>>()
-                .join("*"),
-            Expr::Ratio(a, b) => {
-                format!("({})/{}", a.print_in(leaf, false), b.print_in(leaf, true))
+            Expr::Term(i) => leaf(out, *i),
+            Expr::Sum(v) => {
+                out.push_str(if nested { "[" } else { "" });
+                for (k, e) in v.iter().enumerate() {
+                    if k > 0 {
+                        out.push('+');
+                    }
+                    e.print_into(out, leaf, grouped(e));
+                }
+                out.push_str(if nested { "]" } else { "" });
             }
-            Expr::Max0(a) => format!("max{{0, {}}}", a.print_in(leaf, false)),
-            Expr::Min1(a) => format!("min{{1, {}}}", a.print_in(leaf, false)),
-            Expr::Round4(a) => a.print_in(leaf, nested),
+            Expr::Diff(a, b) => {
+                out.push_str(if nested { "[" } else { "" });
+                a.print_into(out, leaf, false);
+                out.push('-');
+                b.print_into(out, leaf, grouped(b));
+                out.push_str(if nested { "]" } else { "" });
+            }
+            Expr::Prod(v) => {
+                for (k, e) in v.iter().enumerate() {
+                    if k > 0 {
+                        out.push('*');
+                    }
+                    e.print_into(out, leaf, grouped(e));
+                }
+            }
+            Expr::Ratio(a, b) => {
+                out.push('(');
+                a.print_into(out, leaf, false);
+                out.push_str(")/");
+                b.print_into(out, leaf, true);
+            }
+            Expr::Max0(a) => {
+                out.push_str("max{0, ");
+                a.print_into(out, leaf, false);
+                out.push('}');
+            }
+            Expr::Min1(a) => {
+                out.push_str("min{1, ");
+                a.print_into(out, leaf, false);
+                out.push('}');
+            }
+            Expr::Round4(a) => a.print_into(out, leaf, nested),
         }
     }
 }
@@ -166,14 +188,17 @@ mod tests {
         let vals = [0.0455, 0.0820, 0.1417, 0.1357, 0.8583];
         // deconfounding item 10: 0.0455-[0.0820*0.1417+0.1357*0.8583] = -0.0826
         assert!((e.eval(&vals, true) - (-0.082591)).abs() < 1e-5);
-        let printed = e.print(&|i| format!("{:.4}", vals[i]));
+        let printed = e.print(&|out, i| crate::answer::push_fmt4(out, vals[i]));
         assert_eq!(printed, "0.0455-[0.0820*0.1417+0.1357*0.8583]");
         // CDE with Z: [a-b]*c + [d-e]*f
         let cde = Expr::Sum(vec![
             Expr::Prod(vec![Expr::diff(t(0), t(1)), t(2)]),
             Expr::Prod(vec![Expr::diff(t(3), t(4)), t(5)]),
         ]);
-        assert_eq!(cde.print(&|i| format!("x{i}")), "[x0-x1]*x2+[x3-x4]*x5");
+        assert_eq!(
+            cde.print(&|out, i| out.push_str(&format!("x{i}"))),
+            "[x0-x1]*x2+[x3-x4]*x5"
+        );
     }
 
     #[test]

@@ -32,17 +32,25 @@ pub struct Prob {
 impl Prob {
     /// `P(B=1|A=0)`, `P(A=0)`, `P(A=1,B=1)`.
     pub fn symbol(&self, problem: &Problem) -> String {
-        let list = |lits: &[Lit]| {
-            lits.iter()
-                .map(|&l| problem.lit_symbol(l))
-                .collect::<Vec<_>>()
-                .join(",")
-        };
-        if self.given.is_empty() {
-            format!("P({})", list(&self.event))
-        } else {
-            format!("P({}|{})", list(&self.event), list(&self.given))
+        let mut s = String::with_capacity(4 + 4 * (self.event.len() + self.given.len()));
+        self.push_symbol(problem, &mut s);
+        s
+    }
+
+    /// Appends [`Prob::symbol`] to `out`.
+    pub fn push_symbol(&self, problem: &Problem, out: &mut String) {
+        out.push_str("P(");
+        for (i, &l) in self.event.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            problem.push_lit_symbol(out, l);
         }
+        for (i, &l) in self.given.iter().enumerate() {
+            out.push(if i == 0 { '|' } else { ',' });
+            problem.push_lit_symbol(out, l);
+        }
+        out.push(')');
     }
 }
 
