@@ -74,3 +74,65 @@ fn malformed_files_name_file_line_and_field() {
     let (ok, _, stderr) = run(&["solve", missing.to_str().unwrap()]);
     assert!(!ok && stderr.contains("/nonexistent/x.json"), "{stderr}");
 }
+
+/// `caugym gen` in either layout and style solves back to its own gold through `caugym solve`.
+#[test]
+fn generated_files_solve_back_to_their_gold() {
+    let dir = tempfile::tempdir().unwrap();
+    for (format, style, variant) in [
+        ("jsonl", "tagged", "base"),
+        ("json", "calm", "redundant"),
+        ("jsonl", "calm", "omitted"),
+        ("json", "tagged", "insufficient"),
+        ("jsonl", "tagged", "rephrased"),
+        ("json", "tagged", "deconfounding"),
+    ] {
+        let path = dir.path().join(format!("{variant}.{format}"));
+        let (ok, _, stderr) = run(&[
+            "gen",
+            "--count",
+            "70",
+            "--variant",
+            variant,
+            "--format",
+            format,
+            "--style",
+            style,
+            "--seed",
+            "3",
+            "--step-by-step",
+            "--output",
+            path.to_str().unwrap(),
+        ]);
+        assert!(ok, "{stderr}");
+        let r = solve_json(path.to_str().unwrap());
+        assert_eq!(r["overall"]["total"], 70, "{variant}");
+        assert_eq!(
+            r["overall"]["correct"], 70,
+            "{variant} {format} {style}: {}",
+            r["misses"]
+        );
+        for task in ["ATE", "CDE", "ETT", "NDE", "NIE", "PN", "PS"] {
+            assert_eq!(r["per_task"][task]["total"], 10, "{variant} {task}");
+        }
+    }
+}
+
+#[test]
+fn gen_is_deterministic_and_writes_to_stdout() {
+    let args = [
+        "gen", "--count", "14", "--tasks", "ate,PS", "--nodes", "3-6", "--seed", "9",
+    ];
+    let (ok, a, _) = run(&args);
+    assert!(ok);
+    let (_, b, _) = run(&args);
+    assert_eq!(a, b);
+    assert_eq!(a.lines().count(), 14);
+    let first: serde_json::Value = serde_json::from_str(a.lines().next().unwrap()).unwrap();
+    assert_eq!(first["task"], "ATE");
+    assert!(first["scm"]["cpts"].is_array() && first["solution"].is_string());
+    let (ok, _, stderr) = run(&["gen", "--nodes", "1-12"]);
+    assert!(!ok && stderr.contains("--nodes"), "{stderr}");
+    let (ok, _, stderr) = run(&["gen", "--tasks", "ATE,XYZ"]);
+    assert!(!ok && stderr.contains("XYZ"), "{stderr}");
+}
