@@ -371,13 +371,6 @@ fn formula(
     let xp = x.flip();
     let y = Lit::new(q.outcome, q.y);
     let zs = assignments(adjustment);
-    let sum_or_single = |mut v: Vec<Expr>| {
-        if v.len() == 1 {
-            v.remove(0)
-        } else {
-            Expr::Sum(v)
-        }
-    };
     match q.task {
         Task::Ate => {
             let parts = zs
@@ -412,40 +405,59 @@ fn formula(
         }
         Task::Nde if mediators.is_empty() => (controlled(b, x, y, &[], &zs), None),
         Task::Nde | Task::Nie => (natural(b, q.task, x, y, mediators, &zs), None),
-        Task::Pn | Task::Ps => {
-            let yp = y.flip();
-            let bound = q.bound.unwrap_or(Bound::Lower);
-            let target = if bound == Bound::Lower { y } else { yp };
-            let parts = zs
-                .iter()
-                .map(|z| {
-                    let mut f = vec![b.p(&[target], &cat(&[&[xp], z]))];
-                    f.extend(pz(b, z));
-                    prod_or_single(f)
-                })
-                .collect();
-            let do_term = sum_or_single(parts);
-            let rounded = Expr::Round4(Box::new(do_term.clone()));
-            let expr = match bound {
-                Bound::Lower => Expr::Max0(Box::new(Expr::Ratio(
-                    Box::new(Expr::diff(b.p(&[y], &[]), rounded)),
-                    Box::new(b.p(&[x, y], &[])),
-                ))),
-                Bound::Upper => Expr::Min1(Box::new(Expr::Ratio(
-                    Box::new(Expr::diff(rounded, b.p(&[xp, yp], &[]))),
-                    Box::new(b.p(&[x, y], &[])),
-                ))),
-            };
-            (expr, Some(do_term))
-        }
+        Task::Pn | Task::Ps => bound_formula(b, x, y, q.bound.unwrap_or(Bound::Lower), &zs),
     }
 }
 
+/// PN/PS: the Tian–Pearl bound with the observed values `x`, `y` and the interventional term
+/// P(y*|do(x')) (y* = y for the lower bound, y' for the upper), rounded as CaLM rounds it.
+fn bound_formula(
+    b: &mut Builder,
+    x: Lit,
+    y: Lit,
+    bound: Bound,
+    zs: &[Vec<Lit>],
+) -> (Expr, Option<Expr>) {
+    let (xp, yp) = (x.flip(), y.flip());
+    let target = if bound == Bound::Lower { y } else { yp };
+    let parts: Vec<Expr> = zs
+        .iter()
+        .map(|z| {
+            let mut f = vec![b.p(&[target], &cat(&[&[xp], z]))];
+            f.extend(pz(b, z));
+            prod_or_single(f)
+        })
+        .collect();
+    let do_term = sum_or_single(parts);
+    let rounded = Expr::Round4(Box::new(do_term.clone()));
+    let expr = match bound {
+        Bound::Lower => Expr::Max0(Box::new(Expr::Ratio(
+            Box::new(Expr::diff(b.p(&[y], &[]), rounded)),
+            Box::new(b.p(&[x, y], &[])),
+        ))),
+        Bound::Upper => Expr::Min1(Box::new(Expr::Ratio(
+            Box::new(Expr::diff(rounded, b.p(&[xp, yp], &[]))),
+            Box::new(b.p(&[x, y], &[])),
+        ))),
+    };
+    (expr, Some(do_term))
+}
+
+/// A product, or its one factor alone.
 fn prod_or_single(mut v: Vec<Expr>) -> Expr {
     if v.len() == 1 {
         v.remove(0)
     } else {
         Expr::Prod(v)
+    }
+}
+
+/// A sum, or its one term alone.
+fn sum_or_single(mut v: Vec<Expr>) -> Expr {
+    if v.len() == 1 {
+        v.remove(0)
+    } else {
+        Expr::Sum(v)
     }
 }
 
@@ -466,11 +478,7 @@ fn controlled(b: &mut Builder, x: Lit, y: Lit, m: &[Lit], zs: &[Vec<Lit>]) -> Ex
             }
         })
         .collect();
-    if parts.len() == 1 {
-        parts.into_iter().next().unwrap_or(Expr::Sum(vec![]))
-    } else {
-        Expr::Sum(parts)
-    }
+    sum_or_single(parts)
 }
 
 /// NDE `sum_{z,m} [P(y|x,m,z) - P(y|x',m,z)] P(m|x',z) P(z)` and

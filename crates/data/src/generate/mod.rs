@@ -320,22 +320,9 @@ impl Generator {
         } else {
             needed(&needs)
         };
-        let Ok(stated) = specs
-            .iter()
-            .map(|s| state(&joint, s))
-            .collect::<Result<Vec<Statement>>>()
-        else {
+        let Some(stated) = state_needed(&joint, &specs, &needs) else {
             return Ok(None);
         };
-        // PN/PS: the denominator P(x, y) must not be tiny either.
-        if v.bound.is_some()
-            && stated
-                .iter()
-                .find(|s| s.event == [needs.x, needs.y])
-                .is_none_or(|s| s.prob < MIN_EVENT)
-        {
-            return Ok(None);
-        }
         let query = Query {
             task,
             treatment: st.treatment,
@@ -416,6 +403,22 @@ impl Generator {
             _ => Ok(Some(full)),
         }
     }
+}
+
+/// The printed statements of `specs`, or `None` when a conditioning event (or PN/PS's
+/// denominator P(x, y)) is below [`MIN_EVENT`].
+fn state_needed(joint: &Joint, specs: &[Spec], needs: &Needs) -> Option<Vec<Statement>> {
+    let stated = specs
+        .iter()
+        .map(|s| state(joint, s))
+        .collect::<Result<Vec<Statement>>>()
+        .ok()?;
+    let tiny_denominator = needs.bound.is_some()
+        && stated
+            .iter()
+            .find(|s| s.event == [needs.x, needs.y])
+            .is_none_or(|s| s.prob < MIN_EVENT);
+    (!tiny_denominator).then_some(stated)
 }
 
 /// The solver reproduces the intended structure, and a PN/PS answer does not depend on whether

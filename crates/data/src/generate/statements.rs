@@ -48,88 +48,107 @@ pub struct Needs<'a> {
 /// stated for mediators, only P(Z=0) for NDE/NIE; PN/PS upper bounds state P(X=0,Y=0) before
 /// P(X=1,Y=1).
 pub fn needed(n: &Needs) -> Vec<Spec> {
-    let (x, y) = (n.x, n.y);
-    let xp = x.flip();
     let zs: Vec<Option<Lit>> = match n.z {
         Some(z) => vec![Some(Lit::new(z, 0)), Some(Lit::new(z, 1))],
         None => vec![None],
     };
-    let with =
-        |base: &[Lit], z: Option<Lit>| -> Vec<Lit> { base.iter().copied().chain(z).collect() };
-    let mut out = Vec::new();
     match n.task {
-        Task::Ate | Task::Cde => {
-            let held = if n.task == Task::Cde { n.held } else { &[] };
-            for &z in &zs {
-                let mut gx = vec![x];
-                gx.extend(held);
-                let mut gxp = vec![xp];
-                gxp.extend(held);
-                out.push(spec(&[y], &with(&gx, z)));
-                out.push(spec(&[y], &with(&gxp, z)));
-                out.extend(z.map(|z| spec(&[z], &[])));
+        Task::Ate => controlled(n.x, n.y, &[], &zs),
+        Task::Cde => controlled(n.x, n.y, n.held, &zs),
+        Task::Ett => treated(n.x, n.y, &zs),
+        Task::Nde | Task::Nie => natural(n, &zs),
+        Task::Pn | Task::Ps => bounds(n.x, n.y, n.bound.unwrap_or(Bound::Lower), &zs),
+    }
+}
+
+/// `base` followed by the adjustment literal, if any.
+fn with(base: &[Lit], z: Option<Lit>) -> Vec<Lit> {
+    base.iter().copied().chain(z).collect()
+}
+
+/// ATE and CDE: per z, P(y|x,m,z), P(y|x',m,z), P(z).
+fn controlled(x: Lit, y: Lit, held: &[Lit], zs: &[Option<Lit>]) -> Vec<Spec> {
+    let mut out = Vec::new();
+    for &z in zs {
+        for first in [x, x.flip()] {
+            let mut given = vec![first];
+            given.extend(held);
+            out.push(spec(&[y], &with(&given, z)));
+        }
+        out.extend(z.map(|z| spec(&[z], &[])));
+    }
+    out
+}
+
+/// ETT: P(y|x), then per z P(y|z,x') (adjuster first) and P(z|x).
+fn treated(x: Lit, y: Lit, zs: &[Option<Lit>]) -> Vec<Spec> {
+    let mut out = vec![spec(&[y], &[x])];
+    for &z in zs {
+        match z {
+            Some(z) => {
+                out.push(spec(&[y], &[z, x.flip()]));
+                out.push(spec(&[z], &[x]));
+            }
+            None => out.push(spec(&[y], &[x.flip()])),
+        }
+    }
+    out
+}
+
+/// NDE/NIE: P(Z=0), then per z the outcome terms (mediator first) and P(M=0|…).
+fn natural(n: &Needs, zs: &[Option<Lit>]) -> Vec<Spec> {
+    let (x, y) = (n.x, n.y);
+    let xp = x.flip();
+    let mut out: Vec<Spec> =
+        n.z.map(|z| spec(&[Lit::new(z, 0)], &[]))
+            .into_iter()
+            .collect();
+    for &z in zs {
+        match n.m {
+            None => {
+                out.push(spec(&[y], &with(&[x], z)));
+                out.push(spec(&[y], &with(&[xp], z)));
+            }
+            Some(m) if n.task == Task::Nde => {
+                for mv in [0, 1] {
+                    let ml = Lit::new(m, mv);
+                    out.push(spec(&[y], &with(&[ml, x], z)));
+                    out.push(spec(&[y], &with(&[ml, xp], z)));
+                    if mv == 0 {
+                        out.push(spec(&[ml], &with(&[xp], z)));
+                    }
+                }
+            }
+            Some(m) => {
+                let m0 = Lit::new(m, 0);
+                out.push(spec(&[y], &with(&[m0, xp], z)));
+                out.push(spec(&[m0], &with(&[x], z)));
+                out.push(spec(&[m0], &with(&[xp], z)));
+                out.push(spec(&[y], &with(&[m0.flip(), xp], z)));
             }
         }
-        Task::Ett => {
-            out.push(spec(&[y], &[x]));
-            for &z in &zs {
-                match z {
-                    Some(z) => {
-                        out.push(spec(&[y], &[z, xp]));
-                        out.push(spec(&[z], &[x]));
-                    }
-                    None => out.push(spec(&[y], &[xp])),
-                }
-            }
+    }
+    out
+}
+
+/// PN/PS: the terms of P(y*|do(x')), then P(y) and P(x,y) (lower bound) or P(X=0,Y=0) and
+/// P(X=1,Y=1) (upper bound).
+fn bounds(x: Lit, y: Lit, bound: Bound, zs: &[Option<Lit>]) -> Vec<Spec> {
+    let target = if bound == Bound::Lower { y } else { y.flip() };
+    let mut out = Vec::new();
+    for &z in zs {
+        out.push(spec(&[target], &with(&[x.flip()], z)));
+        out.extend(z.map(|z| spec(&[z], &[])));
+    }
+    let (x0, y0) = (Lit::new(x.node, 0), Lit::new(y.node, 0));
+    match bound {
+        Bound::Lower => {
+            out.push(spec(&[y], &[]));
+            out.push(spec(&[x, y], &[]));
         }
-        Task::Nde | Task::Nie => {
-            if let Some(z) = n.z {
-                out.push(spec(&[Lit::new(z, 0)], &[]));
-            }
-            for &z in &zs {
-                match n.m {
-                    None => {
-                        out.push(spec(&[y], &with(&[x], z)));
-                        out.push(spec(&[y], &with(&[xp], z)));
-                    }
-                    Some(m) if n.task == Task::Nde => {
-                        for mv in [0, 1] {
-                            let ml = Lit::new(m, mv);
-                            out.push(spec(&[y], &with(&[ml, x], z)));
-                            out.push(spec(&[y], &with(&[ml, xp], z)));
-                            if mv == 0 {
-                                out.push(spec(&[ml], &with(&[xp], z)));
-                            }
-                        }
-                    }
-                    Some(m) => {
-                        let m0 = Lit::new(m, 0);
-                        out.push(spec(&[y], &with(&[m0, xp], z)));
-                        out.push(spec(&[m0], &with(&[x], z)));
-                        out.push(spec(&[m0], &with(&[xp], z)));
-                        out.push(spec(&[y], &with(&[m0.flip(), xp], z)));
-                    }
-                }
-            }
-        }
-        Task::Pn | Task::Ps => {
-            let bound = n.bound.unwrap_or(Bound::Lower);
-            let target = if bound == Bound::Lower { y } else { y.flip() };
-            for &z in &zs {
-                out.push(spec(&[target], &with(&[xp], z)));
-                out.extend(z.map(|z| spec(&[z], &[])));
-            }
-            let (x0, y0) = (Lit::new(x.node, 0), Lit::new(y.node, 0));
-            match bound {
-                Bound::Lower => {
-                    out.push(spec(&[y], &[]));
-                    out.push(spec(&[x, y], &[]));
-                }
-                Bound::Upper => {
-                    out.push(spec(&[x0, y0], &[]));
-                    out.push(spec(&[x0.flip(), y0.flip()], &[]));
-                }
-            }
+        Bound::Upper => {
+            out.push(spec(&[x0, y0], &[]));
+            out.push(spec(&[x0.flip(), y0.flip()], &[]));
         }
     }
     out

@@ -99,20 +99,25 @@ fn sections(text: &str) -> Result<Sections<'_>> {
     Ok(s)
 }
 
-/// Parses a problem and reports skipped sentences.
-pub fn parse_detailed(text: &str) -> Result<Parsed> {
-    let sec = sections(text)?;
-    let layout = if sec.edges.starts_with(' ') {
-        Layout::Calm
-    } else {
-        Layout::CauGym
-    };
-    let mut canonical = sec.preamble == PREAMBLES[0];
+/// The graph and statements read from the header and data lines.
+struct Body {
+    names: NameTable,
+    edges: Vec<(NodeId, NodeId)>,
+    statements: Vec<RawStatement>,
+    skipped: Vec<String>,
+    /// Every sentence used the benchmark's own wording.
+    canonical: bool,
+}
+
+/// Edge sentences, then probability sentences (unreadable ones are skipped); names first seen
+/// in a statement become nodes.
+fn body(sec: &Sections, text: &str) -> Result<Body> {
     let mut names = NameTable::new();
     let mut edges = Vec::new();
-    for e in
-        parse_edges(sec.edges, text).map_err(|r| Error::parse("edge sentences", r, sec.edges))?
-    {
+    let mut canonical = sec.preamble == PREAMBLES[0];
+    let raw_edges =
+        parse_edges(sec.edges, text).map_err(|r| Error::parse("edge sentences", r, sec.edges))?;
+    for e in raw_edges {
         let a = names.add(&e.cause, e.cause_initial);
         let b = names.add(&e.effect, e.effect_initial);
         canonical &= e.template == 0;
@@ -122,17 +127,17 @@ pub fn parse_detailed(text: &str) -> Result<Parsed> {
     }
     let (sentences, rest) = split_statements(&sec.data);
     let mut skipped: Vec<String> = rest.map(str::to_string).into_iter().collect();
-    let mut raw_statements = Vec::new();
+    let mut statements = Vec::new();
     for s in sentences {
         match parse_statement(s, &names) {
             Some(r) => {
                 canonical &= r.canonical;
-                raw_statements.push(r);
+                statements.push(r);
             }
             None => skipped.push(s.to_string()),
         }
     }
-    for lit in raw_statements
+    for lit in statements
         .iter()
         .flat_map(|r| r.event.iter().chain(&r.given))
     {
@@ -140,12 +145,29 @@ pub fn parse_detailed(text: &str) -> Result<Parsed> {
             names.add(&lit.name, false);
         }
     }
+    Ok(Body {
+        names,
+        edges,
+        statements,
+        skipped,
+        canonical,
+    })
+}
+
+/// Parses a problem and reports skipped sentences.
+pub fn parse_detailed(text: &str) -> Result<Parsed> {
+    let sec = sections(text)?;
+    let layout = if sec.edges.starts_with(' ') {
+        Layout::Calm
+    } else {
+        Layout::CauGym
+    };
+    let mut b = body(&sec, text)?;
     let instruction = match sec.instruction {
         Some((line, label0)) => {
-            canonical &= label0;
-            let i = parse_instruction(line, &names)
+            let i = parse_instruction(line, &b.names)
                 .ok_or_else(|| Error::parse("instruction", "no instruction wording fits", line))?;
-            canonical &= i.canonical;
+            b.canonical &= label0 && i.canonical;
             Some(i)
         }
         None => None,
@@ -153,14 +175,13 @@ pub fn parse_detailed(text: &str) -> Result<Parsed> {
     let (qline, label0) = sec
         .question
         .ok_or_else(|| Error::parse("question", "no `Question:` line", text))?;
-    canonical &= label0;
-    let question = parse_question(qline, &names, instruction.as_ref().map(|i| i.task))
+    let question = parse_question(qline, &b.names, instruction.as_ref().map(|i| i.task))
         .ok_or_else(|| Error::parse("question", "no question wording fits", qline))?;
-    canonical &= question.canonical;
-    let tags = if raw_statements.is_empty() {
+    b.canonical &= label0 && question.canonical;
+    let tags = if b.statements.is_empty() {
         layout == Layout::CauGym
     } else {
-        raw_statements
+        b.statements
             .iter()
             .all(|r| r.event.iter().all(|l| l.tag.is_some()))
     };
@@ -170,32 +191,39 @@ pub fn parse_detailed(text: &str) -> Result<Parsed> {
         instruction: instruction.is_some(),
         truncated_data: !sec.data.trim().is_empty() && !sec.data.trim_end().ends_with('.'),
         step_by_step: sec.step_by_step,
-        wording: if canonical {
+        wording: if b.canonical {
             Wording::Canonical
         } else {
             Wording::Rephrased { seed: 0 }
         },
     };
-    let problem = assemble(
-        names,
-        edges,
-        &raw_statements,
-        instruction.as_ref(),
-        &question,
-        format,
-    )?;
+    let skipped = std::mem::take(&mut b.skipped);
+    let problem = assemble(b, instruction.as_ref(), &question, format)?;
     Ok(Parsed { problem, skipped })
 }
 
-/// Resolves names, value words and tags into a [`Problem`].
-fn assemble(
-    names: NameTable,
-    edges: Vec<(NodeId, NodeId)>,
-    raw: &[RawStatement],
+/// Resolves names and value words of one literal list.
+fn lits(names: &NameTable, values: &mut Values, raw: &[RawLit]) -> Result<Vec<Lit>> {
+    raw.iter()
+        .map(|l| {
+            let node = names
+                .resolve(&l.name)
+                .ok_or_else(|| Error::parse("data line", "unknown variable", &l.name))?;
+            Ok(Lit::new(
+                node,
+                values.bit(node, &l.word, l.tag, names.name(node))?,
+            ))
+        })
+        .collect()
+}
+
+/// The query from the question (and instruction), its words resolved against `values`.
+fn query(
+    names: &NameTable,
+    values: &mut Values,
     instruction: Option<&RawInstruction>,
     q: &RawQuestion,
-    format: Format,
-) -> Result<Problem> {
+) -> Result<Query> {
     if let Some(i) = instruction
         && (i.treatment, i.outcome) != (q.treatment, q.outcome)
     {
@@ -211,34 +239,6 @@ fn assemble(
             "",
         ));
     }
-    let mut values = Values::new(names.len());
-    let lit = |values: &mut Values, l: &RawLit| -> Result<Lit> {
-        let node = names
-            .resolve(&l.name)
-            .ok_or_else(|| Error::parse("data line", "unknown variable", &l.name))?;
-        Ok(Lit::new(
-            node,
-            values.bit(node, &l.word, l.tag, names.name(node))?,
-        ))
-    };
-    let mut statements = Vec::with_capacity(raw.len());
-    for r in raw {
-        let event = r
-            .event
-            .iter()
-            .map(|l| lit(&mut values, l))
-            .collect::<Result<Vec<_>>>()?;
-        let given = r
-            .given
-            .iter()
-            .map(|l| lit(&mut values, l))
-            .collect::<Result<Vec<_>>>()?;
-        statements.push(Statement {
-            event,
-            given,
-            prob: r.prob,
-        });
-    }
     let task = instruction.map_or(q.task, |i| i.task);
     let (xn, yn) = (q.treatment, q.outcome);
     let x = values.bit(xn, &q.x, None, names.name(xn))?;
@@ -249,26 +249,39 @@ fn assemble(
     if let Some(yc) = &q.yc {
         values.complement(yn, yc, y, names.name(yn))?;
     }
-    let conditioned = q
-        .conditioned
-        .iter()
-        .map(|l| lit(&mut values, l))
-        .collect::<Result<Vec<_>>>()?;
-    let query = Query {
+    Ok(Query {
         task,
         treatment: xn,
         outcome: yn,
         x,
         y,
-        bound: if matches!(task, Task::Pn | Task::Ps) {
-            q.bound
-        } else {
-            None
-        },
-        conditioned,
-    };
-    let letters = values.letters(&edges)?;
-    let nodes = names
+        bound: matches!(task, Task::Pn | Task::Ps)
+            .then_some(q.bound)
+            .flatten(),
+        conditioned: lits(names, values, &q.conditioned)?,
+    })
+}
+
+/// Resolves names, value words and tags into a [`Problem`].
+fn assemble(
+    b: Body,
+    instruction: Option<&RawInstruction>,
+    q: &RawQuestion,
+    format: Format,
+) -> Result<Problem> {
+    let mut values = Values::new(b.names.len());
+    let mut statements = Vec::with_capacity(b.statements.len());
+    for r in &b.statements {
+        statements.push(Statement {
+            event: lits(&b.names, &mut values, &r.event)?,
+            given: lits(&b.names, &mut values, &r.given)?,
+            prob: r.prob,
+        });
+    }
+    let query = query(&b.names, &mut values, instruction, q)?;
+    let letters = values.letters(&b.edges)?;
+    let nodes = b
+        .names
         .names()
         .zip(values.into_words())
         .zip(letters)
@@ -280,7 +293,7 @@ fn assemble(
         .collect();
     let problem = Problem {
         nodes,
-        edges,
+        edges: b.edges,
         statements,
         query,
         format,
