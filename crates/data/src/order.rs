@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | 0 | trivial (no causal path / edge) | 0 |
 //! | 2 | P(y\|x), P(y\|x') | n0 - n1 (ATE, CDE, ETT, NDE) |
-//! | 6 | ATE/CDE with Z: P(y\|x,z0), P(y\|x',z0), P(z0), … z1 … | (n0-n1)n2 + (n3-n4)n5 |
+//! | 6 | ATE/CDE with Z: P(y\|x,z0), P(y\|x',z0), P(z0), … z1 … (or both P(z) last) | (n0-n1)n2 + (n3-n4)n5 |
 //! | 5 | ETT with Z: P(y\|x), P(y\|x',z0), P(z0\|x), P(y\|x',z1), P(z1\|x) | n0 - (n1n2 + n3n4) |
 //! | 5 | NDE with one of Z or M: P(y\|x,·0), P(y\|x',·0), P(·0\|…), P(y\|x,·1), P(y\|x',·1) | (n0-n1)n2 + (n3-n4)(1-n2) |
 //! | 11 | NDE with M and Z: P(z0), then the 5-number block for z0 and for z1 | Σ_z P(z)·block |
@@ -64,17 +64,14 @@ static NUMBER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b[01]\.\d{4}\b").expect("constant regex"));
 static ABBR: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\((ATE|CDE|ETT|NDE|NIE|PN|PS)\)").expect("constant regex"));
-static BOUND_WORDS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(lower|upper) (bound|limit)|\bminim|\bmaxim|\blowest\b|\bhighest possible|\bleast possible|\bgreatest possible|\bsmallest possible|\blargest possible").expect("constant regex")
-});
-static LOWER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\blower (bound|limit)|\bminim|\blowest\b|\bleast possible|\bsmallest possible")
-        .expect("constant regex")
-});
-static UPPER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\bupper (bound|limit)|\bmaxim|\bhighest possible|\bgreatest possible|\blargest possible")
-        .expect("constant regex")
-});
+static BOUND_WORDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!("{LOWER_WORDS}|{UPPER_WORDS}")).expect("constant regex"));
+/// Words naming the lower bound. `minimal`/`maximal` only before possible/value/probability:
+/// a paraphrase may say "minimal rainfall" about a value, not the bound.
+const LOWER_WORDS: &str = r"(?i)\blower (bound|limit)|\bminimum\b|\bminimal (possible|value|probability)|\blowest possible|\bleast possible|\bsmallest possible";
+const UPPER_WORDS: &str = r"(?i)\bupper (bound|limit)|\bmaximum\b|\bmaximal (possible|value|probability)|\bhighest possible|\bgreatest possible|\blargest possible";
+static LOWER: LazyLock<Regex> = LazyLock::new(|| Regex::new(LOWER_WORDS).expect("constant regex"));
+static UPPER: LazyLock<Regex> = LazyLock::new(|| Regex::new(UPPER_WORDS).expect("constant regex"));
 static NIE_WORDS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)whatever value|would have (attained|taken|had|reached)|would (naturally )?(take|attain|assume|reach)|(value|level|state) it would|indirect")
         .expect("constant regex")
@@ -165,15 +162,21 @@ fn necessity_or_sufficiency(question: &str, numbers: &[f64]) -> Task {
     if l.contains("suffic") {
         return Task::Ps;
     }
-    let bits: Vec<u8> = l
+    // The observation comes before the question proper ("If X and Y were both low, what …").
+    let observed = ["what", "determine", "find", "calculate", "compute", "how"]
+        .iter()
+        .filter_map(|w| l.find(w))
+        .min()
+        .map_or(l.as_str(), |at| &l[..at]);
+    let bits: Vec<u8> = observed
         .split(|c: char| !c.is_alphabetic())
         .filter_map(crate::pools::usual_bit)
-        .take(2)
         .collect();
-    match bits.as_slice() {
-        [1, 1] => return Task::Pn,
-        [0, 0] => return Task::Ps,
-        _ => {}
+    if !bits.is_empty() && bits.iter().all(|&b| b == 1) {
+        return Task::Pn;
+    }
+    if !bits.is_empty() && bits.iter().all(|&b| b == 0) {
+        return Task::Ps;
     }
     match numbers {
         [d, a, c] if bound_of(question) == Some(Bound::Upper) && (a > d) != (c > d) => {
@@ -230,6 +233,8 @@ pub fn read_by_order(text: &str) -> Result<OrderReading> {
         (0, None) => 0.0,
         (2, None) => n[0] - n[1],
         (6, None) if sums_to_one(n[2], n[5]) => (n[0] - n[1]) * n[2] + (n[3] - n[4]) * n[5],
+        // The same terms with both marginals of Z moved to the end.
+        (6, None) if sums_to_one(n[4], n[5]) => (n[0] - n[1]) * n[4] + (n[2] - n[3]) * n[5],
         (5, None) if natural_direct => nde_block(&n[0..5]),
         (5, None) if sums_to_one(n[2], n[4]) => n[0] - (n[1] * n[2] + n[3] * n[4]),
         (11, None) => n[0] * nde_block(&n[1..6]) + (1.0 - n[0]) * nde_block(&n[6..11]),
