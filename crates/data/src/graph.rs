@@ -59,6 +59,26 @@ impl Reach {
             .collect()
     }
 
+    /// A topological order (Kahn's, smallest index first among ready nodes), or `None` when the
+    /// graph has a cycle.
+    pub fn topological_order(&self) -> Option<Vec<NodeId>> {
+        let n = self.children.len();
+        let mut indeg = vec![0usize; n];
+        for c in self.children.iter().flatten() {
+            indeg[*c] += 1;
+        }
+        let mut done = vec![false; n];
+        let mut out = Vec::with_capacity(n);
+        while let Some(v) = (0..n).find(|&v| !done[v] && indeg[v] == 0) {
+            done[v] = true;
+            out.push(v);
+            for &c in &self.children[v] {
+                indeg[c] -= 1;
+            }
+        }
+        (out.len() == n).then_some(out)
+    }
+
     /// A shortest directed path from `from` to `to` (both included), if any.
     pub fn shortest_path(&self, from: NodeId, to: NodeId) -> Option<Vec<NodeId>> {
         let n = self.children.len();
@@ -118,5 +138,7 @@ mod tests {
         assert_eq!(g.mediated_path(0, 2), Some(vec![0, 1, 2]));
         assert_eq!(g.mediated_path(3, 2), None);
         assert_eq!(g.shortest_path(4, 0), None);
+        assert_eq!(g.topological_order(), Some(vec![0, 1, 3, 2, 4]));
+        assert_eq!(Reach::new(2, &[(0, 1), (1, 0)]).topological_order(), None);
     }
 }

@@ -127,26 +127,9 @@ impl Values {
 /// Kahn's order, smallest index first among the ready nodes; nodes on a cycle come last in index
 /// order.
 fn topological_order(n: usize, edges: &[(NodeId, NodeId)]) -> Vec<NodeId> {
-    let reach = Reach::new(n, edges);
-    let mut indeg = vec![0usize; n];
-    for &(a, b) in edges {
-        if a < n && b < n && a != b {
-            indeg[b] += 1;
-        }
-    }
-    let mut done = vec![false; n];
-    let mut out = Vec::with_capacity(n);
-    while let Some(v) = (0..n).find(|&v| !done[v] && indeg[v] == 0) {
-        done[v] = true;
-        out.push(v);
-        for (c, d) in indeg.iter_mut().enumerate() {
-            if reach.has_edge(v, c) {
-                *d = d.saturating_sub(1);
-            }
-        }
-    }
-    out.extend((0..n).filter(|&v| !done[v]));
-    out
+    Reach::new(n, edges)
+        .topological_order()
+        .unwrap_or_else(|| (0..n).collect())
 }
 
 #[cfg(test)]
