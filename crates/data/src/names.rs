@@ -18,15 +18,6 @@ pub fn name_key(name: &str) -> String {
         .join(" ")
 }
 
-/// Upper-cases the first character (sentence-initial names).
-pub fn capitalize(name: &str) -> String {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 /// Lower-cases the first character (undoing sentence-initial capitalisation).
 pub fn decapitalize(name: &str) -> String {
     let mut chars = name.chars();
@@ -150,6 +141,5 @@ mod tests {
         assert_eq!(t.name(b), "GDP growth");
         assert_eq!(t.resolve("ceo's DECISION"), Some(a));
         assert_eq!(t.longest_prefix("gdp growth being high"), Some((b, 10)));
-        assert_eq!(capitalize("ydlu"), "Ydlu");
     }
 }

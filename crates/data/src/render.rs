@@ -47,14 +47,8 @@ fn pick_str(choose: &mut Chooser, items: &[&'static str]) -> &'static str {
     choose.pick_of::<&'static str>(items)
 }
 
-/// Joins items with `", "` and turns the last `", "` into `" and "` (the benchmark's join).
-pub fn join_list(items: &[String]) -> String {
-    let mut out = items.join(", ");
-    and_last(&mut out, 0);
-    out
-}
-
-/// Replaces the last `", "` of `out[start..]` by `" and "`.
+/// Replaces the last `", "` of `out[start..]` by `" and "`: after joining with `", "`, the
+/// benchmark's join.
 fn and_last(out: &mut String, start: usize) {
     if let Some(at) = out[start..].rfind(", ") {
         out.replace_range(start + at..start + at + 2, " and ");
@@ -218,16 +212,21 @@ mod tests {
 
     #[test]
     fn join_reproduces_the_benchmark_quirk() {
-        let s = |v: &[&str]| join_list(&v.iter().map(|x| x.to_string()).collect::<Vec<_>>());
-        assert_eq!(s(&["a", "b", "c"]), "a, b and c");
-        assert_eq!(s(&["a"]), "a");
+        let s = |v: &[&str]| {
+            let mut out = String::from("> ");
+            out.push_str(&v.join(", "));
+            and_last(&mut out, 2);
+            out
+        };
+        assert_eq!(s(&["a", "b", "c"]), "> a, b and c");
+        assert_eq!(s(&["a"]), "> a");
         assert_eq!(
             s(&["w (e.g. x, y) being low"]),
-            "w (e.g. x and y) being low"
+            "> w (e.g. x and y) being low"
         );
         assert_eq!(
             s(&["w (e.g. x, y) being low", "b"]),
-            "w (e.g. x, y) being low and b"
+            "> w (e.g. x, y) being low and b"
         );
     }
 }

@@ -56,13 +56,6 @@ impl Template {
         matches!(self.parts.first(), Some(Part::Slot(_)))
     }
 
-    /// Fills every slot with `fill(slot)`.
-    pub fn fill(&self, fill: &dyn Fn(&str) -> String) -> String {
-        let mut out = String::new();
-        self.fill_into(&mut out, &|out, slot| out.push_str(&fill(slot)));
-        out
-    }
-
     /// Appends the filled template to `out`, `fill(out, slot)` writing each slot's text.
     pub fn fill_into(&self, out: &mut String, fill: &dyn Fn(&mut String, &str)) {
         for part in &self.parts {
@@ -168,11 +161,14 @@ mod tests {
     #[test]
     fn fills_and_matches_back() {
         let t = Template::new("Consider the {long} ({abbr}) of {X} on {Y}.");
-        let text = t.fill(&|s| match s {
-            "long" => "average treatment effect".into(),
-            "abbr" => "ATE".into(),
-            "X" => "student's performance on exams".into(),
-            _ => "final grade".into(),
+        let mut text = String::new();
+        t.fill_into(&mut text, &|out, s| {
+            out.push_str(match s {
+                "long" => "average treatment effect",
+                "abbr" => "ATE",
+                "X" => "student's performance on exams",
+                _ => "final grade",
+            })
         });
         assert_eq!(
             text,
