@@ -391,23 +391,28 @@ fn conclusion(task: Task, shown: &str, answer: &Answer, convention: Convention) 
 }
 
 fn bound_steps(problem: &Problem, d: &Derivation) -> Vec<String> {
+    let (step1, do_sym, do_value) = do_step(problem, d);
+    vec![step1, ratio_step(problem, d, &do_sym, do_value)]
+}
+
+/// Step 1 of PN/PS: P(y*|do(x')) = Σ_z P(y*|x',z) P(z) (or P(y*|x') without Z); returns the
+/// step, the `do` symbol and its value (rounded to 4 decimals in CaLM text).
+fn do_step(problem: &Problem, d: &Derivation) -> (String, String, f64) {
     let q = &problem.query;
     let x = Lit::new(q.treatment, q.x);
     let y = Lit::new(q.outcome, q.y);
-    let bound = q.bound.unwrap_or(Bound::Lower);
-    let target = if bound == Bound::Lower { y } else { y.flip() };
+    let target = match q.bound {
+        Some(Bound::Upper) => y.flip(),
+        _ => y,
+    };
     let do_sym = do_symbol(problem, target, &[x.flip()]);
     let vals = d.printed_term_values();
-    let num = |e: &Expr| e.print(&|out, i| push_fmt4(out, vals[i]));
-    let sym = |e: &Expr| e.print(&|out, i| d.terms[i].prob.push_symbol(problem, out));
-    let round = problem.convention() == Convention::Calm;
-    let (do_expr, do_value) = match &d.do_term {
-        Some(e) => (e.clone(), e.eval(&vals, round)),
-        None => (Expr::Sum(vec![]), f64::NAN),
-    };
-    let mut step1 = format!("Calculate {do_sym}\n{do_sym}=");
+    let do_expr = d.do_term.clone().unwrap_or(Expr::Sum(vec![]));
+    let do_value = do_expr.eval(&vals, problem.convention() == Convention::Calm);
+    let sym = do_expr.print(&|out, i| d.terms[i].prob.push_symbol(problem, out));
+    let mut step = format!("Calculate {do_sym}\n{do_sym}=");
     if d.adjustment.is_empty() {
-        step1.push_str(&format!("{}={}", sym(&do_expr), fmt4(do_value)));
+        step.push_str(&format!("{sym}={}", fmt4(do_value)));
     } else {
         let zs = letters(problem, &d.adjustment);
         let cond = free_symbol(
@@ -415,57 +420,61 @@ fn bound_steps(problem: &Problem, d: &Derivation) -> Vec<String> {
             &[Sym::Fixed(target)],
             &[Sym::Fixed(x.flip()), Sym::Free(d.adjustment.clone())],
         );
-        step1.push_str(&format!(
-            "sum_{{{zs}}} {cond}*P({zs})={}\n{}\n{do_sym}={}={}",
-            sym(&do_expr),
-            do_expr
-                .leaves()
-                .into_iter()
-                .map(|i| format!("{}={}", d.terms[i].prob.symbol(problem), fmt4(vals[i])))
-                .collect::<Vec<_>>()
-                .join("\t"),
-            num(&do_expr),
+        let values = do_expr
+            .leaves()
+            .into_iter()
+            .map(|i| format!("{}={}", d.terms[i].prob.symbol(problem), fmt4(vals[i])))
+            .collect::<Vec<_>>()
+            .join("\t");
+        let numeric = do_expr.print(&|out, i| push_fmt4(out, vals[i]));
+        step.push_str(&format!(
+            "sum_{{{zs}}} {cond}*P({zs})={sym}\n{values}\n{do_sym}={numeric}={}",
             fmt4(do_value)
         ));
     }
-    let (ratio, clamp) = match &d.expr {
-        Expr::Max0(r) | Expr::Min1(r) => (r.as_ref().clone(), bound),
-        other => (other.clone(), bound),
+    (step, do_sym, do_value)
+}
+
+/// Step 2 of PN/PS: the clamped ratio, symbolically, numerically and evaluated.
+fn ratio_step(problem: &Problem, d: &Derivation, do_sym: &str, do_value: f64) -> String {
+    let vals = d.printed_term_values();
+    let num = |e: &Expr| e.print(&|out, i| push_fmt4(out, vals[i]));
+    let sym = |e: &Expr| e.print(&|out, i| d.terms[i].prob.push_symbol(problem, out));
+    let (name, open) = match problem.query.bound {
+        Some(Bound::Upper) => ("Upper", "min{1, "),
+        _ => ("Lower", "max{0, "),
     };
-    let (name, open) = match clamp {
-        Bound::Lower => ("Lower", "max{0, "),
-        Bound::Upper => ("Upper", "min{1, "),
+    let ratio = match &d.expr {
+        Expr::Max0(r) | Expr::Min1(r) => r.as_ref(),
+        other => other,
     };
-    let raw = ratio.eval(&vals, round);
-    let (num_sym, den_sym) = match &ratio {
-        Expr::Ratio(n, den) => (n.as_ref().clone(), den.as_ref().clone()),
-        other => (other.clone(), Expr::Sum(vec![])),
+    let raw = ratio.eval(&vals, problem.convention() == Convention::Calm);
+    let Expr::Ratio(numerator, den) = ratio else {
+        return format!("{name} bound: {}", format_prob(d.value));
     };
-    let numerator_sym = match &num_sym {
-        Expr::Diff(a, b) => format!(
-            "{}-{}",
-            as_symbol(a, &do_sym, &sym),
-            as_symbol(b, &do_sym, &sym)
+    let (numerator_sym, numerator_num) = match numerator.as_ref() {
+        Expr::Diff(a, b) => (
+            format!(
+                "{}-{}",
+                as_symbol(a, do_sym, &sym),
+                as_symbol(b, do_sym, &sym)
+            ),
+            format!(
+                "{}-{}",
+                as_number(a, do_value, &num),
+                as_number(b, do_value, &num)
+            ),
         ),
-        other => sym(other),
+        other => (sym(other), num(other)),
     };
-    let numerator_num = match &num_sym {
-        Expr::Diff(a, b) => format!(
-            "{}-{}",
-            as_number(a, do_value, &num),
-            as_number(b, do_value, &num)
-        ),
-        other => num(other),
-    };
-    let step2 = format!(
+    format!(
         "{name} bound of {abbr}: {open}[{numerator_sym}]/{}}}\n={open}({numerator_num})/{}}}\n={open}{}}}\n={}",
-        sym(&den_sym),
-        num(&den_sym),
+        sym(den),
+        num(den),
         fmt4(raw),
         format_prob(d.value),
-        abbr = q.task.abbr(),
-    );
-    vec![step1, step2]
+        abbr = problem.query.task.abbr(),
+    )
 }
 
 /// The rounded interventional term prints as its `do` symbol.

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use caugym_data::answer::Answer;
 use caugym_data::order::{Recognition, read_by_order};
 use caugym_data::{
-    DatasetItem, Estimate, Reading, parse_detailed, read_items, render, solve_items, solve_parsed,
+    DatasetItem, Estimate, Reading, parse_detailed, read_items, reason, render, solve_items,
+    solve_parsed,
 };
 
 fn official(set: &str) -> Vec<DatasetItem> {
@@ -199,5 +200,36 @@ fn official_items_re_render_byte_for_byte() {
             _ => 0,
         };
         assert_eq!(exceptions, expected, "{set}");
+    }
+}
+
+/// The adjustment set (Step 3) and, for NDE/NIE, the mediator set (Step 2) that the solver reads
+/// off the text are those the benchmark's own worked solutions name, on every non-trivial item
+/// (letters included: the parser's letters for untagged base text agree with the gold's).
+#[test]
+fn adjustment_and_mediator_sets_match_the_official_reasons() {
+    for (set, expected) in [("base", 335), ("deconfounding", 500)] {
+        let mut compared = 0;
+        for item in official(set) {
+            let gold = item.reason.as_ref().unwrap();
+            let Some(step3) = gold.step(3) else { continue };
+            let solved = solve_parsed(&item.problem).unwrap();
+            let Reading::Parsed {
+                problem, estimate, ..
+            } = &solved.reading
+            else {
+                unreachable!()
+            };
+            let ours = reason(problem, estimate, &solved.answer);
+            assert_eq!(ours.step(3), Some(step3), "{set} {}", item.id);
+            if gold
+                .step(2)
+                .is_some_and(|s| s.starts_with("Find a valid mediator set"))
+            {
+                assert_eq!(ours.step(2), gold.step(2), "{set} {}", item.id);
+            }
+            compared += 1;
+        }
+        assert_eq!(compared, expected, "{set}");
     }
 }
