@@ -60,7 +60,7 @@ fn scores_base_by_the_published_rule() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("r.jsonl");
     // Every third item right: the expected counts come from the golds, not from the scorer.
-    let right = |i: usize| i % 3 == 0;
+    let right = |i: usize| i.is_multiple_of(3);
     std::fs::write(&path, responses(&golds, right)).unwrap();
     let (ok, stdout, stderr) = score(&shared("base"), &path);
     assert!(ok, "{stderr}");
