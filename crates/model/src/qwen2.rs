@@ -96,7 +96,7 @@ fn softmax_last(x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
     Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
 }
 
-/// RMSNorm computed in f32: x / sqrt(mean(x²) + eps) · w.
+/// RMSNorm computed in (at least) f32: x / sqrt(mean(x²) + eps) · w.
 #[derive(Debug, Clone)]
 pub(crate) struct RmsNorm {
     pub(crate) weight: Param,
@@ -131,7 +131,12 @@ impl RmsNorm {
             )?);
         }
         let dtype = x.dtype();
-        let x32 = x.to_dtype(DType::F32)?;
+        // At least f32 (as HF); an f64 model (finite-difference tests) stays f64.
+        let x32 = if dtype == DType::F64 {
+            x.clone()
+        } else {
+            x.to_dtype(DType::F32)?
+        };
         let inv_rms = (x32.sqr()?.mean_keepdim(D::Minus1)? + self.eps)?
             .sqrt()?
             .recip()?;
