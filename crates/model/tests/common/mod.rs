@@ -29,6 +29,9 @@ pub fn tiny_cfg(tied: bool) -> Qwen2Config {
 pub fn random_weights(cfg: &Qwen2Config, seed: u64) -> HashMap<String, Tensor> {
     let base = caugym_model::init::random_weights(cfg, seed).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    // Sorted, so the noise drawn for each tensor does not depend on HashMap order.
+    let mut base: Vec<(String, Tensor)> = base.into_iter().collect();
+    base.sort_by(|a, b| a.0.cmp(&b.0));
     base.into_iter()
         .map(|(name, t)| {
             let n = t.elem_count();
