@@ -107,7 +107,7 @@ impl Qwen2Config {
                 return Err(Error::config(field, "must be positive"));
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(Error::config(
                 "num_attention_heads",
                 format!(
@@ -116,7 +116,10 @@ impl Qwen2Config {
                 ),
             ));
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return Err(Error::config(
                 "num_key_value_heads",
                 format!(
@@ -125,7 +128,7 @@ impl Qwen2Config {
                 ),
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return Err(Error::config(
                 "hidden_size",
                 "head dimension must be even for rotary embeddings",

@@ -72,7 +72,7 @@ fn finite_differences(m: &Qwen2, vars: &[(String, Var)], b: &Batch, adapter: Ada
         idx.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()));
         let picks = [idx[0], idx[1], (g.len() * 7 / 13) % g.len()];
         for &i in &picks {
-            let mut eval = |delta: f64| {
+            let eval = |delta: f64| {
                 let mut v = orig.clone();
                 v[i] += delta;
                 var.set(&Tensor::from_vec(v, var.shape(), &Device::Cpu).unwrap())
