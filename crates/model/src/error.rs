@@ -58,6 +58,9 @@ pub enum Error {
     /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// An error from tokenizer loading, chat templates or BPE training.
+    #[error(transparent)]
+    Tokenizer(#[from] crate::tokenizer::TokenizerError),
     /// An error from the fused kernels.
     #[error(transparent)]
     Kernel(#[from] caugym_kernels::Error),

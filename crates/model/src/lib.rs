@@ -7,9 +7,12 @@
 //! - [`logprobs`]: chunked per-token log-probs (the fused-kernel entry point) and helpers.
 //! - [`kv_cache`]: batched incremental decoding on a preallocated cache.
 //! - [`loader`], [`peft`], [`init`]: HF checkpoints, the PEFT adapter format, random checkpoints.
+//! - [`tokenizer`], [`chat`], [`bpe_train`]: HF tokenizers, Jinja chat templates, BPE training.
 
 pub mod adapters;
 pub mod batch;
+pub mod bpe_train;
+pub mod chat;
 pub mod config;
 mod error;
 pub mod init;
@@ -20,6 +23,7 @@ pub mod logprobs;
 pub mod lora;
 pub mod peft;
 pub mod qwen2;
+pub mod tokenizer;
 
 pub use adapters::TrainMode;
 pub use batch::{Batch, PadSide};
