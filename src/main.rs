@@ -16,11 +16,22 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Write a seeded random Qwen2 checkpoint (HF layout) with a trained BPE tokenizer.
+    InitModel(cmd::init_model::InitModelArgs),
+    /// Per-token log-probs of completions given prompts (check a rollout engine against the trainer).
+    Logprobs(cmd::logprobs::LogprobsArgs),
+    /// Export a LoRA adapter in the PEFT layout, or merge it into the base and save a full checkpoint.
+    Export(cmd::export::ExportArgs),
+}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::InitModel(args) => cmd::init_model::run(args),
+        Command::Logprobs(args) => cmd::logprobs::run(args),
+        Command::Export(args) => cmd::export::run(args),
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -16,6 +16,7 @@ pub mod chat;
 pub mod config;
 mod error;
 pub mod init;
+pub mod init_corpus;
 pub mod kv_cache;
 pub mod linear;
 pub mod loader;
