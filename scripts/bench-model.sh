@@ -16,15 +16,14 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import torch, transformer
     .venv/bin/python -m pip install -q torch transformers
 fi
 
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 cargo build --release -q -p caugym-model --example bench_model
-bin="$CARGO_TARGET_DIR/release/examples/bench_model"
+bench() { cargo run --release -q -p caugym-model --example bench_model -- "$@"; }
 
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 for size in $sizes; do
-    "$bin" "$size" "$what" | tee -a "$out"
+    bench "$size" "$what" | tee -a "$out"
     .venv/bin/python scripts/bench/bench_model.py "$size" "$what" | tee -a "$out"
 done
 echo
