@@ -14,6 +14,15 @@ pub enum Error {
     /// A row of logits cannot be sampled from (NaN, +inf, or nothing finite).
     #[error("cannot sample from logits: {0}")]
     BadLogits(String),
+    /// A request the engine cannot serve (e.g. an empty prompt).
+    #[error("rollout input: {0}")]
+    Input(String),
+    /// The model failed (forward pass, cache).
+    #[error(transparent)]
+    Model(#[from] caugym_model::Error),
+    /// Tokenising or detokenising failed.
+    #[error(transparent)]
+    Tokenizer(#[from] caugym_model::tokenizer::TokenizerError),
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
