@@ -1,1 +1,4 @@
 //! One module per subcommand.
+
+pub mod generate;
+pub mod model_args;
