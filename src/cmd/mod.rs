@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod export;
+pub mod r#gen;
+pub mod generate;
 pub mod init_model;
 pub mod logprobs;
-pub mod r#gen;
+pub mod model_args;
 pub mod score;
 pub mod solve;
