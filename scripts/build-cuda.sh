@@ -156,6 +156,10 @@ if [[ "$MODE" == check ]]; then
   cargo check --locked --workspace --all-targets --features cuda
 else
   cargo build --locked --release --features cuda --bins
-  log "binaries: $CARGO_TARGET_DIR/release/caugym $CARGO_TARGET_DIR/release/gpu_check"
+  # A fixed, git-ignored place for the GPU machine to find them (scripts/gpu-check.sh looks here; a
+  # device session carries `.cuda/bin` with the working tree).
+  mkdir -p "$CUDA_DIR/bin"
+  cp -f "$CARGO_TARGET_DIR/release/caugym" "$CARGO_TARGET_DIR/release/gpu_check" "$CUDA_DIR/bin/"
+  log "binaries: $CUDA_DIR/bin/caugym $CUDA_DIR/bin/gpu_check"
 fi
 log "cargo $MODE took $((SECONDS - start)) s"

@@ -7,8 +7,9 @@
 //! twin in `cpu`, the CUDA kernels of `kernels/selective_logprob.cu` under the `cuda` feature. A device
 //! without a kernel is an [`Error::NoKernel`], never a silent composed fallback.
 //!
-//! [`reference`] holds the f64 reference both are tested against.
+//! [`reference`] holds the f64 reference both are tested against, [`check`] the test cases and tolerances.
 
+pub mod check;
 mod cpu;
 #[cfg(feature = "cuda")]
 mod cuda;

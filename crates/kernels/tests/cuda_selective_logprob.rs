@@ -7,7 +7,7 @@
 mod common;
 
 use candle_core::{DType, Device};
-use common::Case;
+use caugym_kernels::check::{self, Case};
 
 fn gpu() -> Device {
     Device::new_cuda(0).expect("these tests need a CUDA device")
@@ -16,7 +16,7 @@ fn gpu() -> Device {
 #[test]
 fn forward_matches_f64_reference() {
     let dev = gpu();
-    for case in common::standard_cases() {
+    for case in check::standard_cases() {
         common::check_forward(&dev, case);
     }
 }
@@ -24,7 +24,7 @@ fn forward_matches_f64_reference() {
 #[test]
 fn backward_matches_f64_reference() {
     let dev = gpu();
-    for case in common::standard_cases() {
+    for case in check::standard_cases() {
         common::check_backward(&dev, case);
     }
 }
@@ -37,10 +37,7 @@ fn offset_views_and_misaligned_rows() {
     for v in [1001, 1002, 1003, 4097] {
         for dtype in [DType::F32, DType::BF16] {
             for entropy in [false, true] {
-                let case = Case {
-                    offset_view: true,
-                    ..Case::new(6, v, dtype, entropy)
-                };
+                let case = Case::new(6, v, dtype, entropy).offset();
                 common::check_forward(&dev, case);
                 common::check_backward(&dev, case);
             }

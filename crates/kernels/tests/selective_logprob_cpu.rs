@@ -4,19 +4,19 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor};
+use caugym_kernels::check::{self, Case};
 use caugym_kernels::{Error, selective_logprob, selective_logprob_backward};
-use common::Case;
 
 #[test]
 fn forward_matches_f64_reference() {
-    for case in common::standard_cases() {
+    for case in check::standard_cases() {
         common::check_forward(&Device::Cpu, case);
     }
 }
 
 #[test]
 fn backward_matches_f64_reference() {
-    for case in common::standard_cases() {
+    for case in check::standard_cases() {
         common::check_backward(&Device::Cpu, case);
     }
 }
@@ -25,10 +25,7 @@ fn backward_matches_f64_reference() {
 fn offset_views_match_reference() {
     for dtype in [DType::F32, DType::BF16] {
         for entropy in [false, true] {
-            let case = Case {
-                offset_view: true,
-                ..Case::new(5, 1001, dtype, entropy)
-            };
+            let case = Case::new(5, 1001, dtype, entropy).offset();
             common::check_forward(&Device::Cpu, case);
             common::check_backward(&Device::Cpu, case);
         }
