@@ -1,4 +1,4 @@
-//! Device-generic checks of the selective log-prob, shared by the CPU tests (`selective_logprob_cpu.rs`)
+//! Device-generic checks of the selective log-prob, shared by the CPU tests (`cpu_selective_logprob.rs`)
 //! and the CUDA tests (`cuda_selective_logprob.rs`), in the manner of candle's `test_device!`: one body,
 //! one test per device. Cases and tolerances live in `caugym_kernels::check` (also used by `gpu_check`);
 //! the edge cases below are test-only.
