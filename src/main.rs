@@ -16,13 +16,11 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {
-}
+enum Command {}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-    };
+    let result: anyhow::Result<()> = match cli.command {};
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {

@@ -110,7 +110,10 @@ mod tests {
         for t in Task::ALL {
             assert_eq!(t.abbr().parse::<Task>().unwrap(), t);
             assert_eq!(t.abbr().to_lowercase().parse::<Task>().unwrap(), t);
-            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", t.abbr()));
+            assert_eq!(
+                serde_json::to_string(&t).unwrap(),
+                format!("\"{}\"", t.abbr())
+            );
         }
         assert!("ATT".parse::<Task>().is_err());
         assert!(!Task::Pn.has_yes_no() && Task::Ett.has_yes_no());

@@ -1,0 +1,71 @@
+//! The crate's error type.
+
+/// Everything that can go wrong in the loss library and the optimiser pieces.
+///
+/// Variants carry the data needed to act on them (which tensor, which parameter,
+/// which hyper-parameter), never a pre-formatted sentence only.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A tensor argument has the wrong shape (or rank) for the call.
+    #[error("shape of `{what}`: expected {expected}, got {got:?}")]
+    Shape {
+        /// The argument, e.g. `old_logp`.
+        what: &'static str,
+        /// The expected shape, in words, e.g. `[B, T] = [4, 7]` or `rank 1`.
+        expected: String,
+        /// The dims that were passed.
+        got: Vec<usize>,
+    },
+
+    /// A hyper-parameter is outside its valid range.
+    #[error("invalid `{key}`: {reason}")]
+    Config {
+        /// The parameter name as the TOML configs spell it, e.g. `eps_low`.
+        key: &'static str,
+        /// Why it is invalid and what is accepted.
+        reason: String,
+    },
+
+    /// The data itself cannot be used for this computation (e.g. a KTO batch of one).
+    #[error("invalid input `{what}`: {reason}")]
+    Input {
+        /// The argument or quantity at fault.
+        what: &'static str,
+        /// Why it cannot be used.
+        reason: String,
+    },
+
+    /// A trainable parameter received no gradient from `backward()` (graph cut or unused).
+    #[error(
+        "trainable parameter `{param}` has no gradient (graph cut by an op without backward, or the parameter is unused)"
+    )]
+    MissingGradient {
+        /// The parameter's name.
+        param: String,
+    },
+
+    /// A loss or gradient contains NaN or infinity.
+    #[error("non-finite {what} in `{param}`")]
+    NonFinite {
+        /// `loss`, `gradient` or `gradient norm`.
+        what: &'static str,
+        /// The parameter (or loss) name.
+        param: String,
+    },
+
+    /// Optimiser state that does not match the parameters it is loaded into.
+    #[error("optimiser state entry `{entry}`: {reason}")]
+    State {
+        /// The state key, e.g. `lm_head.lora_A.exp_avg`.
+        entry: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An error from candle.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+/// The crate's result alias.
+pub type Result<T> = std::result::Result<T, Error>;
