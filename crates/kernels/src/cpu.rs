@@ -2,7 +2,7 @@
 //! the tensors' own buffers (no copy of the logits), rows split over the available cores.
 //!
 //! Merge note: the model branch writes a CPU twin with the same two signatures; keep whichever the lead
-//! picks, the tests in `tests/selective_logprob_cpu.rs` hold either to the f64 reference.
+//! picks, the tests in `tests/cpu_selective_logprob.rs` hold either to the f64 reference.
 //!
 //! Each row is walked in tiles of [`TILE`] logits: the tile's max raises the running max once (rescaling
 //! the running sums), then the tile's exponentials are added (see [`Online`] for why the sums are f64).
