@@ -17,7 +17,7 @@ mod table;
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use candle_core::{D, DType, Device, Tensor, Var};
 use caugym_kernels::check::{self, Case};
 use caugym_kernels::reference::{Rng, fresh_seed};
