@@ -178,7 +178,7 @@ fn open_cuda(args: &Args) -> Result<(Device, Card)> {
 
 #[cfg(not(feature = "cuda"))]
 fn open_cuda(_: &Args) -> Result<(Device, Card)> {
-    bail!(
+    anyhow::bail!(
         "this gpu_check was built without the `cuda` feature (scripts/build-cuda.sh builds it with)"
     )
 }
