@@ -83,6 +83,18 @@ fn check(hidden: &Tensor, head: &Tensor, targets: &Tensor, opts: &LogprobOptions
     if opts.chunk_size == 0 {
         return Err(Error::config("chunk_size", "must be positive"));
     }
+    // The kernels answer an id outside the vocabulary with NaN (they must not branch per row on
+    // the GPU); here it is a caller's error, named before any NaN reaches a loss.
+    let vocab = head.dim(0)?;
+    if n > 0 {
+        let max = targets.max(0)?.to_scalar::<u32>()?;
+        if max as usize >= vocab {
+            return Err(Error::input(
+                "targets",
+                format!("token id {max} is outside the vocabulary of {vocab}"),
+            ));
+        }
+    }
     Ok(n)
 }
 
