@@ -151,8 +151,13 @@ fn backward(
     if let Some(g) = grad_entropy {
         check_row_vector(BWD_OP, "grad_entropy", g, DType::F32, n, device)?;
     }
+    // The per-row vectors are often strided views (columns of the caller's [n, 3] result).
     let logits = logits.contiguous()?;
     let targets = targets.contiguous()?;
+    let lse = &lse.contiguous()?;
+    let grad_logprobs = &grad_logprobs.contiguous()?;
+    let grad_entropy = grad_entropy.map(Tensor::contiguous).transpose()?;
+    let grad_entropy = grad_entropy.as_ref();
     match device {
         Device::Cpu => cpu::selective_logprob_backward(
             &logits,
