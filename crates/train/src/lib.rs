@@ -21,6 +21,7 @@ pub mod accum;
 pub mod advantages;
 pub mod agg;
 pub mod clip;
+pub mod config;
 mod error;
 pub mod losses;
 pub mod masked;
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod optim;
 pub mod params;
 pub mod ppo;
+pub mod runner;
 pub mod schedule;
 mod shape;
 
