@@ -16,11 +16,19 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Generate CauGym items with exact ground truth and worked solutions.
+    Gen(cmd::r#gen::Args),
+    /// Solve a dataset from its text and report agreement with its gold answers.
+    Solve(cmd::solve::Args),
+}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result = match cli.command {
+        Command::Gen(args) => cmd::r#gen::run(args),
+        Command::Solve(args) => cmd::solve::run(args),
+    };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
