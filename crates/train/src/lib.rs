@@ -32,6 +32,7 @@ pub mod ppo;
 pub mod runner;
 pub mod schedule;
 mod shape;
+pub mod trainers;
 
 pub use agg::{AggNorm, LossAgg};
 pub use error::{Error, Result};

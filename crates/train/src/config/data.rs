@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use caugym_data::pools::NamePool;
+use caugym_data::{GenConfig, Layout, Variant};
 use caugym_scm::Task;
 use serde::{Deserialize, Serialize};
 
@@ -76,17 +78,15 @@ pub struct GenerateConfig {
     /// Append `Let's think step by step.` to each prompt. Default false; the study appended it.
     #[serde(default)]
     pub step_by_step: bool,
+    /// Variable names: `real` (everyday phrases), `nonsense` (random 4-letter words) or `mixed`
+    /// (either, per item). Default `mixed`, as the benchmark.
+    #[serde(default = "default_names")]
+    pub names: NamePool,
+    /// Text layout: `cau-gym` (the CauGym sets: `(A=0)` tags, run-together edge sentences) or
+    /// `calm` (the `base` set's CaLM style). Default `cau-gym`.
+    #[serde(default = "default_layout")]
+    pub layout: Layout,
 }
-
-/// The variant names the generator accepts.
-pub const VARIANTS: [&str; 6] = [
-    "base",
-    "deconfounding",
-    "redundant",
-    "insufficient",
-    "omitted",
-    "rephrased",
-];
 
 fn default_tasks() -> Vec<Task> {
     Task::ALL.to_vec()
@@ -103,6 +103,12 @@ fn default_variant() -> String {
 fn default_instruction() -> bool {
     true
 }
+fn default_names() -> NamePool {
+    NamePool::Mixed
+}
+fn default_layout() -> Layout {
+    Layout::CauGym
+}
 
 impl Default for GenerateConfig {
     fn default() -> Self {
@@ -114,6 +120,8 @@ impl Default for GenerateConfig {
             seed: 0,
             instruction: default_instruction(),
             step_by_step: false,
+            names: default_names(),
+            layout: default_layout(),
         }
     }
 }
@@ -184,16 +192,43 @@ impl GenerateConfig {
                 format!("[{lo}, {hi}] must satisfy 2 <= min <= max <= 10"),
             );
         }
-        if !VARIANTS.contains(&self.variant.as_str()) {
+        let variant = self.variant()?;
+        if variant == Variant::Deconfounding && hi < 3 {
             return fail(
+                "data.generate.nodes",
+                "deconfounding items need graphs of at least 3 nodes; raise the maximum",
+            );
+        }
+        Ok(())
+    }
+
+    /// The variant, parsed.
+    pub fn variant(&self) -> Result<Variant> {
+        self.variant.parse().map_err(|_| {
+            let names: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
+            crate::Error::setting(
                 "data.generate.variant",
                 format!(
                     "unknown variant `{}`; expected one of {}",
                     self.variant,
-                    VARIANTS.join(", ")
+                    names.join(", ")
                 ),
-            );
-        }
-        Ok(())
+            )
+        })
+    }
+
+    /// The data crate's generator settings.
+    pub fn gen_config(&self) -> Result<GenConfig> {
+        Ok(GenConfig {
+            tasks: self.tasks.clone(),
+            count: self.count,
+            nodes: (self.nodes[0], self.nodes[1]),
+            variant: self.variant()?,
+            seed: self.seed,
+            layout: self.layout,
+            names: self.names,
+            instruction: self.instruction,
+            step_by_step: self.step_by_step,
+        })
     }
 }

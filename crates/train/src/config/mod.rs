@@ -34,14 +34,14 @@ use std::path::Path;
 use caugym_reward::RewardConfig;
 use serde::{Deserialize, Serialize};
 
-pub use data::{DataConfig, GenerateConfig, PromptFormat, VARIANTS};
+pub use data::{DataConfig, GenerateConfig, PromptFormat};
 pub use grpo::GrpoConfig;
 pub use logging::{LoggingConfig, OutputConfig};
 pub use model::{KernelsPath, ModelConfig, TrainModeName, WeightDType};
 pub use optim::OptimConfig;
 pub use overrides::Override;
 pub use rollout::RolloutConfig;
-pub use sft::SftConfig;
+pub use sft::{SftConfig, SftTarget};
 
 use crate::agg::LossAgg;
 use crate::{Error, Result};

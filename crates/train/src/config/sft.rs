@@ -18,6 +18,22 @@ pub struct SftConfig {
     /// of the completion is lost, so keep it above the data's length). Default 1024, >= 2.
     #[serde(default = "default_max_length")]
     pub max_length: usize,
+    /// The target of a CauGym item (generated, or a record with `problem`/`solution`/`answer`):
+    /// `solution`, the worked solution ending in `Answer: {json}`; or `answer`, that final line
+    /// alone (a tiny model learns it in minutes). A record's own `completion` field is always
+    /// used as it is. Default `solution`.
+    #[serde(default = "default_completion")]
+    pub completion: SftTarget,
+}
+
+/// What an SFT example of a CauGym item is trained to produce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SftTarget {
+    /// The worked solution.
+    Solution,
+    /// `Answer: {json}` only.
+    Answer,
 }
 
 fn default_completion_only_loss() -> bool {
@@ -26,12 +42,16 @@ fn default_completion_only_loss() -> bool {
 fn default_max_length() -> usize {
     1024
 }
+fn default_completion() -> SftTarget {
+    SftTarget::Solution
+}
 
 impl Default for SftConfig {
     fn default() -> Self {
         Self {
             completion_only_loss: default_completion_only_loss(),
             max_length: default_max_length(),
+            completion: default_completion(),
         }
     }
 }
