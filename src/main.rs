@@ -21,6 +21,8 @@ enum Command {
     Gen(cmd::r#gen::Args),
     /// Solve a dataset from its text and report agreement with its gold answers.
     Solve(cmd::solve::Args),
+    /// Score model responses by the benchmark's own rule, per task and overall.
+    Score(cmd::score::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -28,6 +30,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Gen(args) => cmd::r#gen::run(args),
         Command::Solve(args) => cmd::solve::run(args),
+        Command::Score(args) => cmd::score::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
 //! One module per subcommand.
 
 pub mod r#gen;
+pub mod score;
 pub mod solve;
