@@ -23,14 +23,23 @@ enum Command {
     Solve(cmd::solve::Args),
     /// Score model responses by the benchmark's own rule, per task and overall.
     Score(cmd::score::Args),
+    /// Write a seeded random Qwen2 checkpoint (HF layout) with a trained BPE tokenizer.
+    InitModel(cmd::init_model::InitModelArgs),
+    /// Per-token log-probs of completions given prompts (check a rollout engine against the trainer).
+    Logprobs(cmd::logprobs::LogprobsArgs),
+    /// Export a LoRA adapter in the PEFT layout, or merge it into the base and save a full checkpoint.
+    Export(cmd::export::ExportArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result: anyhow::Result<()> = match cli.command {
         Command::Gen(args) => cmd::r#gen::run(args),
         Command::Solve(args) => cmd::solve::run(args),
         Command::Score(args) => cmd::score::run(args),
+        Command::InitModel(args) => cmd::init_model::run(args),
+        Command::Logprobs(args) => cmd::logprobs::run(args),
+        Command::Export(args) => cmd::export::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
