@@ -1,8 +1,8 @@
 //! One module per subcommand.
 
 pub mod export;
+pub mod r#gen;
 pub mod init_model;
 pub mod logprobs;
-pub mod r#gen;
 pub mod score;
 pub mod solve;

@@ -113,6 +113,22 @@ pub enum Error {
     /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+
+    /// An error from the model crate (loading, adapters, forward).
+    #[error(transparent)]
+    Model(#[from] caugym_model::Error),
+
+    /// An error from the tokenizer.
+    #[error(transparent)]
+    Tokenizer(#[from] caugym_model::tokenizer::TokenizerError),
+
+    /// An error from the reward crate.
+    #[error(transparent)]
+    Reward(#[from] caugym_reward::Error),
+
+    /// An error from the data crate.
+    #[error(transparent)]
+    Data(#[from] caugym_data::Error),
 }
 
 impl Error {

@@ -5,7 +5,7 @@
 //! method = "grpo"          # sft | grpo
 //! seed = 0
 //! [model]   path = "..."   # + dtype, device, train_mode, init_adapter, kernels
-//! [lora]    r = 16         # PEFT names
+//! [lora]    r = 16         # PEFT names: r, lora_alpha, lora_dropout, target_modules, ...
 //! [data]    ...            # path = "x.jsonl" or a [data.generate] table
 //! [rollout] ...            # max_new_tokens, temperature, top_p, top_k, min_p, stop
 //! [reward]  ...            # caugym_reward::RewardConfig
@@ -23,6 +23,7 @@ mod check;
 mod data;
 mod grpo;
 mod logging;
+mod lora;
 mod model;
 mod optim;
 mod overrides;
@@ -37,6 +38,7 @@ use serde::{Deserialize, Serialize};
 pub use data::{DataConfig, GenerateConfig, PromptFormat};
 pub use grpo::GrpoConfig;
 pub use logging::{LoggingConfig, OutputConfig};
+pub use lora::LoraSection;
 pub use model::{KernelsPath, ModelConfig, TrainModeName, WeightDType};
 pub use optim::OptimConfig;
 pub use overrides::Override;
@@ -90,6 +92,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// `[model]`.
     pub model: ModelConfig,
+    /// `[lora]`, used when `model.train_mode = "lora"` and no `model.init_adapter` is given.
+    #[serde(default)]
+    pub lora: LoraSection,
     /// `[data]`.
     pub data: DataConfig,
     /// `[rollout]`.
@@ -201,6 +206,7 @@ impl TrainConfig {
     /// Checks every table, then the rules that involve several of them.
     pub fn validate(&self) -> Result<()> {
         self.model.validate()?;
+        self.lora.validate()?;
         self.data.validate()?;
         self.rollout.validate()?;
         self.reward.validate().map_err(reward_error)?;

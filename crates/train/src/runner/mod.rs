@@ -28,7 +28,7 @@ use serde::Serialize;
 pub use checkpoint::TrainerState;
 pub use progress::headline;
 pub use reducer::{GradReducer, SingleProcess};
-pub use rng::{RngState, step_rng};
+pub use rng::{RngState, derive_seed, step_rng};
 
 use crate::config::{LoggingConfig, OptimConfig, OutputConfig, TrainConfig};
 use crate::metrics::{self, Metrics};
@@ -55,7 +55,7 @@ pub trait Method {
     type Micro;
 
     /// The trainable parameters, with names stable across runs (checkpoints key on them).
-    fn params(&self) -> Vec<NamedVar>;
+    fn params(&self) -> Result<Vec<NamedVar>>;
 
     /// Prepares step `step`: draws data with `rng`, samples and scores completions, computes
     /// reference and old log-probs, and lays the work out as optimiser updates. `metrics` of
@@ -188,7 +188,7 @@ pub fn run<M: Method>(
     reducer: &mut dyn GradReducer,
     options: RunOptions,
 ) -> Result<RunSummary> {
-    let params = method.params();
+    let params = method.params()?;
     let mut optimizer = AdamW::new(params.clone(), settings.optim.adamw())?;
     let schedule = settings.optim.schedule()?;
     let start = prepare(method, settings, &params, &mut optimizer, options)?;

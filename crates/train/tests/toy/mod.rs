@@ -115,11 +115,11 @@ impl Toy {
 impl Method for Toy {
     type Micro = Micro;
 
-    fn params(&self) -> Vec<NamedVar> {
-        vec![
+    fn params(&self) -> Result<Vec<NamedVar>> {
+        Ok(vec![
             NamedVar::new("toy.b", self.b.clone()),
             NamedVar::new("toy.w", self.w.clone()),
-        ]
+        ])
     }
 
     fn next_round(&mut self, step: u64, rng: &mut ChaCha8Rng) -> Result<Round<Micro>> {
