@@ -29,6 +29,8 @@ enum Command {
     Logprobs(cmd::logprobs::LogprobsArgs),
     /// Export a LoRA adapter in the PEFT layout, or merge it into the base and save a full checkpoint.
     Export(cmd::export::ExportArgs),
+    /// Sample completions from a model (batched, seeded; the GRPO trainer's engine).
+    Generate(cmd::generate::GenerateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Command::InitModel(args) => cmd::init_model::run(args),
         Command::Logprobs(args) => cmd::logprobs::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Generate(args) => cmd::generate::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

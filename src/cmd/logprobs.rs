@@ -6,23 +6,18 @@
 //! line per input in order: `{"prompt_ids", "completion_ids", "logprobs"}`.
 
 use anyhow::{Context, Result, bail};
-use candle_core::{DType, Device};
-use caugym_model::loader::{load_model, resolve_model_dir};
-use caugym_model::peft::import_peft;
 use caugym_model::tokenizer::Tokenizer;
-use caugym_model::{AdapterMode, Batch, LogprobOptions, PadSide, sequence_logprobs};
+use caugym_model::{Batch, LogprobOptions, PadSide, sequence_logprobs};
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
+use super::model_args::{self, ModelArgs};
+
 #[derive(Debug, clap::Args)]
 pub struct LogprobsArgs {
-    /// Checkpoint: a directory or a cached hub repo id (with its tokenizer files).
-    #[arg(long)]
-    pub model: String,
-    /// Optional PEFT adapter directory applied on top of the model.
-    #[arg(long)]
-    pub adapter: Option<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Input JSONL with `prompt` and `completion`.
     #[arg(long)]
     pub input: PathBuf,
@@ -76,23 +71,13 @@ fn read_examples(args: &LogprobsArgs, tok: &Tokenizer) -> Result<Vec<(Vec<u32>, 
 }
 
 pub fn run(args: LogprobsArgs) -> Result<()> {
-    let dir = resolve_model_dir(&args.model)?;
-    let tok = Tokenizer::from_dir(&dir)
-        .with_context(|| format!("loading the tokenizer of {}", dir.display()))?;
-    let mut model = load_model(&args.model, DType::F32, &Device::Cpu)?;
-    let mode = match &args.adapter {
-        Some(a) => {
-            import_peft(&mut model, "adapter", a)
-                .with_context(|| format!("importing {}", a.display()))?;
-            AdapterMode::Active("adapter")
-        }
-        None => AdapterMode::Disabled,
-    };
+    let loaded = model_args::load(&args.model)?;
+    let (model, tok, mode) = (&loaded.model, &loaded.tokenizer, loaded.mode());
     let opts = LogprobOptions {
         temperature: args.temperature,
         ..Default::default()
     };
-    let examples = read_examples(&args, &tok)?;
+    let examples = read_examples(&args, tok)?;
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
@@ -104,8 +89,8 @@ pub fn run(args: LogprobsArgs) -> Result<()> {
             .iter()
             .map(|(p, c)| [p.as_slice(), c].concat())
             .collect();
-        let batch = Batch::from_rows(&rows, tok.pad_token_id(), PadSide::Right, &Device::Cpu)?;
-        let lp = sequence_logprobs(&model, &batch, mode, &opts)?
+        let batch = Batch::from_rows(&rows, tok.pad_token_id(), PadSide::Right, model.device())?;
+        let lp = sequence_logprobs(model, &batch, mode, &opts)?
             .logprobs
             .to_vec2::<f32>()?;
         for ((p, c), row) in group.iter().zip(&lp) {

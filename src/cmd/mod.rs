@@ -2,7 +2,9 @@
 
 pub mod export;
 pub mod r#gen;
+pub mod generate;
 pub mod init_model;
 pub mod logprobs;
+pub mod model_args;
 pub mod score;
 pub mod solve;
