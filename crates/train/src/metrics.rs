@@ -135,6 +135,9 @@ pub const PERF_PREFIX: &str = "perf/";
 
 /// Optimiser updates made in the step (GRPO: μ x updates per pass; SFT: 1).
 pub const OPTIM_UPDATES: MetricKey = mean("optim/updates");
+/// Fraction of the step's completions trained on (below 1 when zero-std groups are filtered).
+pub const ROLLOUT_KEPT_FRAC: MetricKey = mean("rollout/kept_frac");
+
 /// Global gradient norm before clipping.
 pub const OPTIM_GRAD_NORM: MetricKey = mean("optim/grad_norm");
 /// Learning rate of the step.

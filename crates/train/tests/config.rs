@@ -16,11 +16,13 @@ path = "models/tiny"
 tasks = ["ATE", "NIE"]
 count = 50
 
+[rollout]
+num_generations = 4
+
 [output]
 output_dir = "runs/x"
 
 [grpo]
-num_generations = 4
 prompts_per_step = 2
 "#;
 
@@ -52,7 +54,7 @@ fn base_config_parses_with_documented_defaults() {
     let MethodConfig::Grpo(g) = cfg.method_config() else {
         panic!("grpo expected")
     };
-    assert_eq!((g.num_generations, g.prompts_per_step), (4, 2));
+    assert_eq!((cfg.rollout.num_generations, g.prompts_per_step), (4, 2));
     assert_eq!(
         (g.beta, g.epsilon, g.kl_estimator),
         (0.0, 0.2, KlEstimator::K3)
@@ -70,7 +72,7 @@ fn the_method_table_is_filled_and_round_trips_through_toml() {
     let cfg = parse(
         &BASE
             .replace("method = \"grpo\"", "method = \"sft\"")
-            .replace("[grpo]\nnum_generations = 4\nprompts_per_step = 2\n", ""),
+            .replace("[grpo]\nprompts_per_step = 2\n", ""),
         "sft.toml",
         &[],
     )
@@ -174,7 +176,7 @@ fn syntax_errors_name_the_file_and_line() {
     assert!(matches!(err, Error::Parse { .. }));
     let text = err.to_string();
     assert!(
-        text.starts_with("bad.toml: ") && text.contains("line 12"),
+        text.starts_with("bad.toml: ") && text.contains("line 15"),
         "{text}"
     );
     let err = set(&["grpo.beta"]).unwrap_err().to_string();
@@ -215,7 +217,6 @@ fn every_validation_rule_names_its_key() {
         (&["rollout.top_p=0.0"], "rollout.top_p"),
         (&["rollout.top_p=1.5"], "rollout.top_p"),
         (&["rollout.min_p=1.0"], "rollout.min_p"),
-        (&["rollout.stop=[\"a\", \"\"]"], "rollout.stop[1]"),
         (&["reward.tolerance=0.0"], "reward.tolerance"),
         (&["reward.format_weight=-1.0"], "reward.format_weight"),
         (&["optim.learning_rate=0.0"], "optim.learning_rate"),
@@ -238,7 +239,7 @@ fn every_validation_rule_names_its_key() {
         (&["logging.logging_steps=0"], "logging.logging_steps"),
         (&["logging.num_samples=0"], "logging.num_samples"),
         (&["output.output_dir=\"\""], "output.output_dir"),
-        (&["grpo.num_generations=1"], "grpo.num_generations"),
+        (&["rollout.num_generations=1"], "rollout.num_generations"),
         (&["grpo.prompts_per_step=0"], "grpo.prompts_per_step"),
         (&["grpo.num_iterations=0"], "grpo.num_iterations"),
         (&["grpo.beta=-0.1"], "grpo.beta"),
@@ -261,7 +262,7 @@ fn every_validation_rule_names_its_key() {
     // The SFT table's own rule.
     let sft = BASE
         .replace("method = \"grpo\"", "method = \"sft\"")
-        .replace("[grpo]\nnum_generations = 4\nprompts_per_step = 2\n", "");
+        .replace("[grpo]\nprompts_per_step = 2\n", "");
     let (key, _) = key_of(parse(&sft, "s.toml", &["sft.max_length=1".to_string()]));
     assert_eq!(key, "sft.max_length");
     let (key, _) = key_of(parse(&sft, "s.toml", &["grpo.beta=0.1".to_string()]));
@@ -271,7 +272,7 @@ fn every_validation_rule_names_its_key() {
 #[test]
 fn messages_say_what_is_allowed() {
     let msg = |o: &[&str]| set(o).unwrap_err().to_string();
-    assert!(msg(&["grpo.num_generations=1"]).contains("at least 2"));
+    assert!(msg(&["rollout.num_generations=1"]).contains("at least 2"));
     assert!(msg(&["model.device=gpu"]).contains("\"cuda:N\""));
     assert!(msg(&["data.generate.variant=hard"]).contains("deconfounding"));
     assert!(msg(&["optim.micro_batch_size=3"]).contains("micro_batch_size"));

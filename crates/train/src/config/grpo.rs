@@ -13,14 +13,10 @@ use crate::losses::{ClipRange, KlEstimator};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GrpoConfig {
-    /// G: completions sampled per prompt, compared within their group. Default 8, >= 2
-    /// (a group of one has no baseline). TRL `num_generations`, verl `rollout.n`.
-    #[serde(default = "default_num_generations")]
-    pub num_generations: usize,
     /// Prompts per step (verl `data.train_batch_size`); a step samples
-    /// `prompts_per_step * num_generations` completions. Default 8, >= 1. The completions must
-    /// split into whole optimiser updates of `optim.micro_batch_size *
-    /// optim.gradient_accumulation_steps`.
+    /// `prompts_per_step * rollout.num_generations` completions (G per prompt, compared within
+    /// their group). Default 8, >= 1. The completions must split into whole optimiser updates of
+    /// `optim.micro_batch_size * optim.gradient_accumulation_steps`.
     #[serde(default = "default_prompts_per_step")]
     pub prompts_per_step: usize,
     /// μ: optimisation passes over each step's completions (TRL `num_iterations`, verl
@@ -66,9 +62,6 @@ pub struct GrpoConfig {
     pub filter_zero_std_groups: bool,
 }
 
-fn default_num_generations() -> usize {
-    8
-}
 fn default_prompts_per_step() -> usize {
     8
 }
@@ -91,7 +84,6 @@ fn default_loss_agg_mode() -> LossAgg {
 impl Default for GrpoConfig {
     fn default() -> Self {
         Self {
-            num_generations: default_num_generations(),
             prompts_per_step: default_prompts_per_step(),
             num_iterations: default_num_iterations(),
             beta: 0.0,
@@ -111,16 +103,6 @@ impl GrpoConfig {
     /// Checks the table on its own; the batch-layout rule that involves `[optim]` is in
     /// [`super::TrainConfig::validate`].
     pub(crate) fn validate(&self) -> Result<()> {
-        if self.num_generations < 2 {
-            return fail(
-                "grpo.num_generations",
-                format!(
-                    "{} is too small: a group needs at least 2 completions to have a baseline; \
-                     use 8 (TRL default) or more",
-                    self.num_generations
-                ),
-            );
-        }
         positive_count("grpo.prompts_per_step", self.prompts_per_step)?;
         positive_count("grpo.num_iterations", self.num_iterations)?;
         non_negative("grpo.beta", self.beta)?;
@@ -137,11 +119,6 @@ impl GrpoConfig {
             );
         }
         Ok(())
-    }
-
-    /// Completions sampled per step.
-    pub fn completions_per_step(&self) -> usize {
-        self.prompts_per_step * self.num_generations
     }
 
     /// The ratio clip of the surrogate.

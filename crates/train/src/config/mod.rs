@@ -7,7 +7,7 @@
 //! [model]   path = "..."   # + dtype, device, train_mode, init_adapter, kernels
 //! [lora]    r = 16         # PEFT names: r, lora_alpha, lora_dropout, target_modules, ...
 //! [data]    ...            # path = "x.jsonl" or a [data.generate] table
-//! [rollout] ...            # max_new_tokens, temperature, top_p, top_k, min_p, stop
+//! [rollout] ...            # num_generations, max_new_tokens, temperature, top_p, stop, ...
 //! [reward]  ...            # caugym_reward::RewardConfig
 //! [grpo]    ...            # the method's own table ([sft] for SFT)
 //! [optim]   ...            # AdamW, schedule, clipping, batch layout, max_steps
@@ -27,12 +27,12 @@ mod lora;
 mod model;
 mod optim;
 mod overrides;
-mod rollout;
 mod sft;
 
 use std::path::Path;
 
 use caugym_reward::RewardConfig;
+use caugym_rollout::GenerationConfig;
 use serde::{Deserialize, Serialize};
 
 pub use data::{DataConfig, GenerateConfig, PromptFormat};
@@ -42,10 +42,8 @@ pub use lora::LoraSection;
 pub use model::{KernelsPath, ModelConfig, TrainModeName, WeightDType};
 pub use optim::OptimConfig;
 pub use overrides::Override;
-pub use rollout::RolloutConfig;
 pub use sft::{SftConfig, SftTarget};
 
-use crate::agg::LossAgg;
 use crate::{Error, Result};
 use check::fail;
 
@@ -97,9 +95,10 @@ pub struct TrainConfig {
     pub lora: LoraSection,
     /// `[data]`.
     pub data: DataConfig,
-    /// `[rollout]`.
+    /// `[rollout]`: the rollout crate's sampling settings (`num_generations` is GRPO's G; SFT
+    /// uses the rest for its example completions).
     #[serde(default)]
-    pub rollout: RolloutConfig,
+    pub rollout: GenerationConfig,
     /// `[reward]`: the reward crate's weights and switches.
     #[serde(default)]
     pub reward: RewardConfig,
@@ -208,7 +207,7 @@ impl TrainConfig {
         self.model.validate()?;
         self.lora.validate()?;
         self.data.validate()?;
-        self.rollout.validate()?;
+        self.rollout.validate().map_err(rollout_error)?;
         self.reward.validate().map_err(reward_error)?;
         self.optim.validate()?;
         self.logging.validate()?;
@@ -221,18 +220,27 @@ impl TrainConfig {
 
     fn validate_grpo(&self, g: &GrpoConfig) -> Result<()> {
         g.validate()?;
+        let group = self.rollout.num_generations;
+        if group < 2 {
+            return fail(
+                "rollout.num_generations",
+                format!(
+                    "{group} is too small for GRPO: a group needs at least 2 completions to \
+                     have a baseline; use 8 (TRL default) or more"
+                ),
+            );
+        }
         let per_update = self.optim.update_batch_size();
-        if !g.completions_per_step().is_multiple_of(per_update) {
+        let completions = g.prompts_per_step * group;
+        if !completions.is_multiple_of(per_update) {
             return fail(
                 "grpo.prompts_per_step",
                 format!(
-                    "{} prompts x {} generations = {} completions do not split into optimiser \
-                     updates of optim.micro_batch_size x optim.gradient_accumulation_steps = {}; \
-                     make the product divide the completions",
+                    "{} prompts x {group} generations = {completions} completions do not split \
+                     into optimiser updates of optim.micro_batch_size x \
+                     optim.gradient_accumulation_steps = {per_update}; make the product divide \
+                     the completions",
                     g.prompts_per_step,
-                    g.num_generations,
-                    g.completions_per_step(),
-                    per_update
                 ),
             );
         }
@@ -250,9 +258,6 @@ impl TrainConfig {
                  1.0",
             );
         }
-        if g.loss_agg_mode == LossAgg::SeqMeanTokenSumNorm && self.rollout.max_new_tokens == 0 {
-            return fail("rollout.max_new_tokens", "must be >= 1");
-        }
         Ok(())
     }
 }
@@ -265,6 +270,16 @@ fn default_sft() -> &'static SftConfig {
 fn default_grpo() -> &'static GrpoConfig {
     static D: std::sync::OnceLock<GrpoConfig> = std::sync::OnceLock::new();
     D.get_or_init(GrpoConfig::default)
+}
+
+/// The rollout crate names its keys without the table; add it.
+fn rollout_error(e: caugym_rollout::Error) -> Error {
+    match e {
+        caugym_rollout::Error::Param { field, reason } => {
+            Error::setting(format!("rollout.{field}"), reason)
+        }
+        other => Error::setting("rollout", other.to_string()),
+    }
 }
 
 /// The reward crate names its keys without the table; add it.

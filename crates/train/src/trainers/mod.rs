@@ -3,9 +3,11 @@
 
 pub mod collate;
 pub mod examples;
+pub mod grpo;
 pub mod order;
 pub mod policy;
 pub mod prompts;
+pub mod rollouts;
 pub mod sft;
 
 use crate::Result;
@@ -28,12 +30,17 @@ pub fn train(cfg: &TrainConfig, options: RunOptions) -> Result<RunSummary> {
     let settings = RunSettings::from_config(cfg)?;
     match cfg.method_config() {
         MethodConfig::Sft(s) => {
-            let mut method = sft::Sft::new(cfg, s, policy, &split.train)?;
+            let pool = if split.held_out.is_empty() {
+                &split.train
+            } else {
+                &split.held_out
+            };
+            let mut method = sft::Sft::new(cfg, s, policy, &split.train, pool)?;
             run(&mut method, &settings, &mut SingleProcess, options)
         }
-        MethodConfig::Grpo(_) => Err(crate::Error::setting(
-            "method",
-            "grpo is not available yet in this build",
-        )),
+        MethodConfig::Grpo(g) => {
+            let mut method = grpo::Grpo::new(cfg, g, policy, &split.train)?;
+            run(&mut method, &settings, &mut SingleProcess, options)
+        }
     }
 }

@@ -5,6 +5,9 @@ use std::path::Path;
 
 use candle_core::Tensor;
 use caugym_model::Batch;
+use caugym_reward::CausalReward;
+use caugym_rollout::GenerationConfig;
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use super::collate::{LossOn, Row, pad, truncate};
@@ -12,12 +15,13 @@ use super::examples::Example;
 use super::order::EpochOrder;
 use super::policy::Policy;
 use super::prompts::{PromptStyle, completion_tokens};
+use super::rollouts::{PromptItem, sample, samples, score};
 use crate::agg::AggNorm;
 use crate::config::{SftConfig, TrainConfig};
 use crate::losses::sft_nll;
 use crate::metrics::Metrics;
 use crate::params::NamedVar;
-use crate::runner::{Method, Round, Update, derive_seed};
+use crate::runner::{Method, Round, Sample, Update, derive_seed};
 use crate::{Error, Result};
 
 /// One SFT micro-batch.
@@ -39,16 +43,22 @@ pub struct Sft {
     loss_on: LossOn,
     seed: u64,
     step: u64,
+    /// Prompts the example completions are drawn from (held-out ones when there are any).
+    sample_pool: Vec<PromptItem>,
+    sampling: GenerationConfig,
+    reward: CausalReward,
 }
 
 impl Sft {
     /// Tokenises the training examples (prompt through `data.prompt_format`, target per
-    /// `sft.completion`, cut to `sft.max_length`).
+    /// `sft.completion`, cut to `sft.max_length`); example completions are sampled from the
+    /// prompts of `pool`.
     pub fn new(
         cfg: &TrainConfig,
         sft: &SftConfig,
         policy: Policy,
         train: &[Example],
+        pool: &[Example],
     ) -> Result<Self> {
         let style = PromptStyle::of(&cfg.data);
         let mut rows = Vec::with_capacity(train.len());
@@ -83,6 +93,11 @@ impl Sft {
         if rows.is_empty() {
             return Err(Error::setting("data", "no training examples"));
         }
+        let sample_pool = pool
+            .iter()
+            .take(256)
+            .map(|ex| PromptItem::new(ex, &style, &policy.tokenizer))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             order: EpochOrder::new(cfg.seed, rows.len()),
             rows,
@@ -96,6 +111,12 @@ impl Sft {
             },
             seed: cfg.seed,
             step: 0,
+            sample_pool,
+            sampling: GenerationConfig {
+                num_generations: 1,
+                ..cfg.rollout.clone()
+            },
+            reward: CausalReward::new(cfg.reward.clone())?,
         })
     }
 
@@ -153,5 +174,28 @@ impl Method for Sft {
 
     fn export(&self, dir: &Path) -> Result<()> {
         self.policy.export(dir)
+    }
+
+    /// Completions of `n` prompts drawn from the pool, scored when they have a gold answer.
+    fn samples(&mut self, n: usize, rng: &mut ChaCha8Rng) -> Result<Vec<Sample>> {
+        if self.sample_pool.is_empty() {
+            return Ok(Vec::new());
+        }
+        let picks: Vec<usize> = (0..n)
+            .map(|_| rng.random_range(0..self.sample_pool.len()))
+            .collect();
+        let pool = std::mem::take(&mut self.sample_pool);
+        let items: Vec<&PromptItem> = picks.iter().map(|&i| &pool[i]).collect();
+        let result = sample(&mut self.policy, &items, &self.sampling, rng.random());
+        let out = result.and_then(|rollout| {
+            let outcomes = if items.iter().all(|i| i.target.is_some()) {
+                score(&self.reward, &rollout, &items)?
+            } else {
+                Vec::new()
+            };
+            Ok(samples(&rollout, &outcomes, &items, n))
+        });
+        self.sample_pool = pool;
+        out
     }
 }
