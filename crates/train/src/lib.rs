@@ -22,6 +22,7 @@ pub mod advantages;
 pub mod agg;
 pub mod clip;
 pub mod config;
+pub mod eval;
 mod error;
 pub mod losses;
 pub mod masked;
