@@ -7,6 +7,11 @@ mod cmd;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc malloc: the generator, the tokenizer and candle's many short-lived
+/// buffers are allocation-heavy (the generator ran 2x faster per core, BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Post-training framework that turns a Qwen2-family LLM into a reliable causal reasoner.
 #[derive(Debug, Parser)]
 #[command(name = "caugym", version, about, long_about = None)]
