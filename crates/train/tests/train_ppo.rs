@@ -25,14 +25,16 @@ use caugym_train::trainers::train;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 
-const RIGHT: &str = "{\"PROB\": \"0.5000\"}";
-const WRONG: &str = "{\"PROB\": \"0.2500\"}";
+/// The rewarded answer (the one the warm-started model happens to disfavour, so PPO has to
+/// move it against its initial preference) and the other one.
+const RIGHT: &str = "{\"PROB\": \"0.2500\"}";
+const WRONG: &str = "{\"PROB\": \"0.5000\"}";
 
 fn prompt(k: usize) -> String {
     format!("case {k}, what is the probability?")
 }
 
-/// `ppo.jsonl`: 16 prompts whose gold is always 0.5; `sft.jsonl`: every prompt with both
+/// `ppo.jsonl`: 16 prompts whose gold is always RIGHT; `sft.jsonl`: every prompt with both
 /// answers, so the warm-started model answers in form and picks the value by chance.
 fn write_data(dir: &Path) -> (PathBuf, PathBuf, Vec<String>) {
     let (mut ppo, mut sft, mut corpus) = (String::new(), String::new(), Vec::new());
@@ -40,7 +42,7 @@ fn write_data(dir: &Path) -> (PathBuf, PathBuf, Vec<String>) {
         let p = prompt(k);
         ppo.push_str(&serde_json::json!({"prompt": p, "answer": RIGHT}).to_string());
         ppo.push('\n');
-        for a in [RIGHT, WRONG] {
+        for a in [WRONG, RIGHT] {
             sft.push_str(&serde_json::json!({"prompt": p, "answer": a}).to_string());
             sft.push('\n');
             corpus.push(format!("{p} Answer: {a}"));
@@ -120,8 +122,9 @@ kl_coef = 0.05
 adap_kl_ctrl = true
 target = 0.5
 horizon = 64
+lam = 1.0
 [optim]
-learning_rate = 0.01
+learning_rate = 0.003
 micro_batch_size = 4
 gradient_accumulation_steps = 2
 max_steps = {STEPS}
@@ -152,19 +155,6 @@ fn tensors(path: &Path) -> BTreeMap<String, Vec<f32>> {
         .into_iter()
         .map(|(k, t)| (k, t.flatten_all().unwrap().to_vec1().unwrap()))
         .collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }
 
 /// Mean over the prompts of `log p(RIGHT) - log p(WRONG)` (each with its end token) under the
@@ -207,11 +197,11 @@ fn ppo_learns_the_rewarded_answer_logs_its_metrics_and_resumes_exactly() {
     let cfg = parse(&text, "p.toml", &[]).unwrap();
     let summary = train(&cfg, RunOptions::default()).unwrap();
     let after = answer_margin(&ppo_config(&model, &data, &out, Some(&summary.final_dir)));
-    // The SFT model saw both answers equally often: the margin starts near 0. PPO, rewarded
-    // for 0.5 only, must make it clearly positive.
+    // The SFT model saw both answers equally often but (seeded) prefers WRONG; PPO, rewarded
+    // for RIGHT only, must move the preference toward RIGHT (measured: -1.69 -> -0.64).
     eprintln!("log p(right) - log p(wrong): before {before:.3}, after {after:.3}");
-    assert!(before.abs() < 1.0, "{before}");
-    assert!(after > before + 1.0, "before {before}, after {after}");
+    assert!(before < 0.0, "{before}");
+    assert!(after > before + 0.5, "before {before}, after {after}");
 
     let l = lines(&out);
     assert_eq!(l.len() as u64, STEPS);
@@ -247,12 +237,17 @@ fn ppo_learns_the_rewarded_answer_logs_its_metrics_and_resumes_exactly() {
     let mean = |r: std::ops::Range<usize>, k: &str| {
         r.clone().map(|i| get(i, k)).sum::<f64>() / r.len() as f64
     };
-    let (early, late) = (
-        mean(0..3, "rollout/reward_mean"),
-        mean(5..8, "rollout/reward_mean"),
-    );
-    eprintln!("reward mean: steps 1-3 {early:.3}, steps 6-8 {late:.3}");
-    assert!(late > early, "reward fell: {early} -> {late}");
+    // The sampled completions: 19% right at step 1 (reward 0.29), ~70% at steps 6-8 (measured
+    // 0.27 -> 0.73 mean reward, 0.21 -> 0.65 correct fraction).
+    for key in ["rollout/reward_mean", "reward/correct_frac"] {
+        let series: Vec<f64> = (0..l.len()).map(|i| get(i, key)).collect();
+        eprintln!("{key}: {series:.3?}");
+        let (early, late) = (mean(0..3, key), mean(5..8, key));
+        assert!(
+            late > early + 0.2,
+            "{key}: steps 1-3 {early}, steps 6-8 {late}"
+        );
+    }
     // Adaptive KL: beta_{k+1} = beta_k (1 + clip(KL_k / 0.5 - 1, -0.2, 0.2) 16 / 64).
     for i in 0..l.len() - 1 {
         let e = (get(i, "rollout/kl") / 0.5 - 1.0).clamp(-0.2, 0.2);
@@ -287,14 +282,12 @@ fn ppo_learns_the_rewarded_answer_logs_its_metrics_and_resumes_exactly() {
     assert_eq!(exported.len(), policy_lora);
     assert!(exported.keys().all(|k| k.starts_with("base_model.model.")));
 
-    // Resume from checkpoint-6 in a copy of the run: the same lines, adapter, critic and beta.
-    let out_b = tmp.path().join("ppo-b");
-    copy_dir(&out, &out_b);
-    std::fs::remove_dir_all(out_b.join("checkpoint-8")).unwrap();
-    std::fs::remove_dir_all(out_b.join("final")).unwrap();
-    let mut cfg_b = cfg.clone();
-    cfg_b.output.output_dir = out_b.clone();
-    let resumed = train(&cfg_b, RunOptions { resume: true }).unwrap();
+    // Resume the same run from checkpoint-6 (the config, output directory included, must be
+    // the same): the same lines, adapter, critic and beta as the uninterrupted run.
+    let uninterrupted = lines(&out);
+    std::fs::remove_dir_all(out.join("checkpoint-8")).unwrap();
+    std::fs::remove_dir_all(out.join("final")).unwrap();
+    let resumed = train(&cfg, RunOptions { resume: true }).unwrap();
     assert_eq!(resumed.resumed_from, 6);
     let strip = |mut v: Vec<BTreeMap<String, Value>>| {
         for x in &mut v {
@@ -302,15 +295,12 @@ fn ppo_learns_the_rewarded_answer_logs_its_metrics_and_resumes_exactly() {
         }
         v
     };
-    assert_eq!(strip(lines(&out)), strip(lines(&out_b)));
+    assert_eq!(strip(uninterrupted), strip(lines(&out)));
     assert_eq!(
         exported,
-        tensors(&out_b.join("final/adapter_model.safetensors"))
+        tensors(&out.join("final/adapter_model.safetensors"))
     );
-    assert_eq!(
-        ck,
-        tensors(&out_b.join("checkpoint-8/trainable.safetensors"))
-    );
+    assert_eq!(ck, tensors(&out.join("checkpoint-8/trainable.safetensors")));
 }
 
 /// Random ids `[B, T]` below `vocab` with the last `pad` positions of row 1 padded.
@@ -351,7 +341,7 @@ fn critic_and_policy_gradients_stay_apart_and_match_finite_differences() {
     let corpus: Vec<String> = (0..8)
         .map(|k| format!("{} {RIGHT} {WRONG}", prompt(k)))
         .collect();
-    let dir = tiny::tiny_model(&tmp.path().join("m"), &corpus, 200, 4);
+    let dir = tiny::tiny_model(&tmp.path().join("m"), &corpus, 320, 4);
     // f64 so that central differences are accurate to ~1e-9.
     let mut model = load_model_dir(&dir, DType::F64, &Device::Cpu).unwrap();
     let lora = LoraConfig::new(2, 4.0, TargetModules::AllLinear);
@@ -366,7 +356,19 @@ fn critic_and_policy_gradients_stay_apart_and_match_finite_differences() {
                 .unwrap();
         }
     }
-    let critic = Critic::new(&mut model, ADAPTER, 9).unwrap();
+    let critic = Critic::new(&mut model, ADAPTER).unwrap();
+    // The head starts at zero (no gradient reaches the adapter through it yet): give it values.
+    for p in critic.params(&model).unwrap() {
+        if p.name == HEAD_WEIGHT || p.name == HEAD_BIAS {
+            assert_eq!(norm(p.var.as_tensor()), 0.0, "{} starts at zero", p.name);
+            let x: Vec<f64> = (0..p.var.elem_count())
+                .map(|_| rng.random_range(-0.1..0.1))
+                .collect();
+            p.var
+                .set(&Tensor::from_vec(x, p.var.dims(), &Device::Cpu).unwrap())
+                .unwrap();
+        }
+    }
     let vocab = model.config().vocab_size;
     let (batch, mask) = random_batch(vocab, 2, 7, 2);
     let returns: Vec<f64> = (0..12).map(|_| rng.random_range(-1.0..1.0)).collect();

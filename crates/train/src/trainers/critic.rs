@@ -14,8 +14,6 @@
 use candle_core::{Tensor, Var};
 use caugym_model::lora::LoraAdapter;
 use caugym_model::{AdapterMode, Batch, Qwen2};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 use crate::params::NamedVar;
 use crate::{Error, Result};
@@ -38,21 +36,18 @@ pub struct Critic {
 impl Critic {
     /// Adds the critic adapter to `model` as a copy of the adapter `init_from` (the policy's:
     /// verl starts the critic from the actor's checkpoint, so it reads the features the policy
-    /// reads) and a head initialised as `torch.nn.Linear` (TRL's value head):
-    /// `U(-1/sqrt(H), 1/sqrt(H))` for weight and bias, drawn from `seed`.
-    pub fn new(model: &mut Qwen2, init_from: &str, seed: u64) -> Result<Self> {
+    /// reads) and a zero head. A zero head makes the first values 0, so the first advantages are
+    /// the returns themselves (whitened REINFORCE) rather than returns minus the noise of a
+    /// random head, which on a peaked warm-started policy pushes random tokens up and down hard
+    /// enough to break its answer format in one step. The head learns from the first update (its
+    /// gradient is `(V - R) h`); the adapter's follows once the head is non-zero, as LoRA's B = 0.
+    pub fn new(model: &mut Qwen2, init_from: &str) -> Result<Self> {
         model.copy_adapter(init_from, CRITIC_ADAPTER)?;
         let h = model.config().hidden_size;
-        let bound = 1.0 / (h as f64).sqrt();
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut draw =
-            |n: usize| -> Vec<f64> { (0..n).map(|_| rng.random_range(-bound..bound)).collect() };
         let (dtype, device) = (LoraAdapter::dtype_for(model.dtype()), model.device());
-        let w = Tensor::from_vec(draw(h), (1, h), device)?.to_dtype(dtype)?;
-        let b = Tensor::from_vec(draw(1), 1, device)?.to_dtype(dtype)?;
         Ok(Self {
-            weight: Var::from_tensor(&w)?,
-            bias: Var::from_tensor(&b)?,
+            weight: Var::zeros((1, h), dtype, device)?,
+            bias: Var::zeros(1, dtype, device)?,
         })
     }
 

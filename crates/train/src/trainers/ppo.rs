@@ -124,7 +124,7 @@ impl Ppo {
             ));
         }
         let prompts = gold_prompts(&cfg.data, &policy.tokenizer, train, "PPO")?;
-        let critic = Critic::new(&mut policy.model, ADAPTER, derive_seed(cfg.seed, 0, 3))?;
+        let critic = Critic::new(&mut policy.model, ADAPTER)?;
         Ok(Self {
             order: EpochOrder::new(cfg.seed, prompts.len()),
             prompts,
