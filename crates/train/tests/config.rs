@@ -155,7 +155,7 @@ fn wrong_types_and_missing_keys_are_named() {
     assert_eq!(key, "grpo.loss_agg_mode");
     let (key, _) = key_of(set(&["data.generate.tasks=[\"ATE\", \"XYZ\"]"]));
     assert_eq!(key, "data.generate.tasks[1]");
-    let (key, _) = key_of(set(&["method=ppo"]));
+    let (key, _) = key_of(set(&["method=rlhf"]));
     assert_eq!(key, "method");
     let (key, origin) = key_of(parse(
         &BASE.replace("path = \"models/tiny\"", ""),
