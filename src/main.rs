@@ -31,6 +31,10 @@ enum Command {
     Export(cmd::export::ExportArgs),
     /// Sample completions from a model (batched, seeded; the GRPO trainer's engine).
     Generate(cmd::generate::GenerateArgs),
+    /// Train a model (SFT or GRPO) from a TOML run config.
+    Train(cmd::train::TrainArgs),
+    /// Evaluate a model on CauGym sets by the benchmark's rule (task x set accuracy table).
+    Eval(cmd::eval::EvalArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -43,6 +47,8 @@ fn main() -> std::process::ExitCode {
         Command::Logprobs(args) => cmd::logprobs::run(args),
         Command::Export(args) => cmd::export::run(args),
         Command::Generate(args) => cmd::generate::run(args),
+        Command::Train(args) => cmd::train::run(args),
+        Command::Eval(args) => cmd::eval::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod eval;
 pub mod export;
 pub mod r#gen;
 pub mod generate;
@@ -8,3 +9,4 @@ pub mod logprobs;
 pub mod model_args;
 pub mod score;
 pub mod solve;
+pub mod train;

@@ -111,6 +111,33 @@ pub const ROLLOUT_KL: MetricKey = mean("rollout/kl");
 /// The KL-in-reward coefficient used for the batch.
 pub const ROLLOUT_KL_COEF: MetricKey = mean("rollout/kl_coef");
 
+/// Mean completion length in tokens (verl `response_length/mean`).
+pub const RESPONSE_LENGTH_MEAN: MetricKey = mean("response_length/mean");
+/// Longest completion in tokens.
+pub const RESPONSE_LENGTH_MAX: MetricKey = mean("response_length/max");
+/// Fraction of completions cut at the token limit (verl `response_length/clip_ratio`).
+pub const RESPONSE_TRUNCATED_FRAC: MetricKey = mean("response_length/truncated_frac");
+/// Fraction of completions whose final answer is fully correct.
+pub const REWARD_CORRECT_FRAC: MetricKey = mean("reward/correct_frac");
+/// Fraction of completions whose final answer has the required form.
+pub const REWARD_FORMAT_OK_FRAC: MetricKey = mean("reward/format_ok_frac");
+/// Prefix of the per-outcome reward breakdown, `reward/<label>` (fractions of completions).
+pub const REWARD_LABEL_PREFIX: &str = "reward/";
+
+/// Sampled tokens per second of the rollout (wall clock; differs between identical runs).
+pub const PERF_ROLLOUT_TOKENS_PER_S: MetricKey = mean("perf/rollout_tokens_per_s");
+/// Trained tokens per second of the forward/backward/optimiser passes (wall clock).
+pub const PERF_TRAIN_TOKENS_PER_S: MetricKey = mean("perf/train_tokens_per_s");
+/// Seconds the whole step took (wall clock).
+pub const PERF_STEP_S: MetricKey = mean("perf/step_s");
+/// Prefix of every wall-clock metric: the only ones that differ between identical runs.
+pub const PERF_PREFIX: &str = "perf/";
+
+/// Optimiser updates made in the step (GRPO: μ x updates per pass; SFT: 1).
+pub const OPTIM_UPDATES: MetricKey = mean("optim/updates");
+/// Fraction of the step's completions trained on (below 1 when zero-std groups are filtered).
+pub const ROLLOUT_KEPT_FRAC: MetricKey = mean("rollout/kept_frac");
+
 /// Global gradient norm before clipping.
 pub const OPTIM_GRAD_NORM: MetricKey = mean("optim/grad_norm");
 /// Learning rate of the step.
