@@ -121,7 +121,11 @@ pub fn panel_data(runs: &[Run], panel: &Panel, x: &XAxis, span: usize) -> Option
 
 fn smoothed(points: &[(f64, f64)], span: usize) -> Vec<(f64, f64)> {
     let ys: Vec<f64> = points.iter().map(|p| p.1).collect();
-    points.iter().zip(ema(&ys, span)).map(|(p, y)| (p.0, y)).collect()
+    points
+        .iter()
+        .zip(ema(&ys, span))
+        .map(|(p, y)| (p.0, y))
+        .collect()
 }
 
 /// `(x, mean - std, mean + std)`, mean and std each smoothed like the line.
@@ -241,7 +245,10 @@ mod tests {
         assert!(c.raw.is_empty());
         let expect = [(1.0, 0.4, 0.6), (4.0, 0.5, 0.9)];
         for (b, e) in c.band.iter().zip(expect) {
-            assert!((b.1 - e.1).abs() < 1e-12 && (b.2 - e.2).abs() < 1e-12, "{b:?}");
+            assert!(
+                (b.1 - e.1).abs() < 1e-12 && (b.2 - e.2).abs() < 1e-12,
+                "{b:?}"
+            );
         }
         // y from 0.4 to 0.9 (band edges), 6 ticks at most: 0.1 gives 0.4..0.9 = 6.
         assert_eq!((d.y.lo, d.y.step), (0.4, 0.1));

@@ -167,7 +167,12 @@ impl Log {
 
     /// Folds the lines of `text` (the contents of the current file) in.
     pub fn parse(&mut self, text: &str, record: Record) -> anyhow::Result<()> {
-        let last = text.lines().rposition(|l| !l.trim().is_empty());
+        let last = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, _)| i)
+            .last();
         // Non-numeric values per key: (count, first line).
         let mut ignored: BTreeMap<String, (usize, usize)> = BTreeMap::new();
         for (i, line) in text.lines().enumerate() {
@@ -367,7 +372,10 @@ mod tests {
     fn unreadable_lines_before_the_last_name_file_and_line() {
         let err = |text: &str| parse(text).unwrap_err().to_string();
         let e = err("{\"step\":1,\"a\":1}\n{\"step\":2,\"a\":\n{\"step\":3,\"a\":1}\n");
-        assert!(e.starts_with("runs/a/metrics.jsonl:2: not valid JSON"), "{e}");
+        assert!(
+            e.starts_with("runs/a/metrics.jsonl:2: not valid JSON"),
+            "{e}"
+        );
         assert_eq!(
             err("{\"a\":1}\n"),
             "runs/a/metrics.jsonl:1: no \"step\" field"
@@ -391,7 +399,10 @@ mod tests {
         );
         log.parse(text, Record::Eval).unwrap();
         assert!(log.warnings.is_empty(), "{:?}", log.warnings);
-        let row: Vec<(&str, f64)> = log.rows[&10].iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let row: Vec<(&str, f64)> = log.rows[&10]
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
         assert_eq!(
             row,
             [
@@ -407,13 +418,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = read_run(dir.path(), "r".into()).unwrap_err();
         let path = dir.path().join(METRICS_FILE);
-        assert!(format!("{e:#}").contains(&path.display().to_string()), "{e:#}");
+        assert!(
+            format!("{e:#}").contains(&path.display().to_string()),
+            "{e:#}"
+        );
         std::fs::write(&path, "\n\n").unwrap();
         let e = read_run(dir.path(), "r".into()).unwrap_err().to_string();
-        assert_eq!(e, format!("{}: no complete metrics line (empty file)", path.display()));
+        assert_eq!(
+            e,
+            format!("{}: no complete metrics line (empty file)", path.display())
+        );
         // Metrics plus an eval file merge by step.
         std::fs::write(&path, "{\"step\":5,\"loss/total\":2}\n").unwrap();
-        std::fs::write(dir.path().join(EVAL_FILE), "{\"step\":5,\"accuracy\":0.75}\n").unwrap();
+        std::fs::write(
+            dir.path().join(EVAL_FILE),
+            "{\"step\":5,\"accuracy\":0.75}\n",
+        )
+        .unwrap();
         let (run, warnings) = read_run(dir.path(), "r".into()).unwrap();
         assert!(warnings.is_empty());
         assert_eq!(run.series(&XAxis::Step, "eval/accuracy"), [(5.0, 0.75)]);

@@ -19,16 +19,19 @@ pub enum Group {
     Length,
     /// Fractions of correct answers: rollout, preference and evaluation accuracies.
     Accuracy,
+    /// The optimiser: learning rate and gradient norm.
+    Optim,
 }
 
 impl Group {
     /// Every group, in the default drawing order.
-    pub const ALL: [Group; 5] = [
+    pub const ALL: [Group; 6] = [
         Group::Reward,
         Group::Loss,
         Group::Kl,
         Group::Length,
         Group::Accuracy,
+        Group::Optim,
     ];
 
     /// The name used by `--metrics` and as the file name.
@@ -39,6 +42,7 @@ impl Group {
             Group::Kl => "kl",
             Group::Length => "length",
             Group::Accuracy => "accuracy",
+            Group::Optim => "optim",
         }
     }
 
@@ -50,6 +54,7 @@ impl Group {
             Group::Kl => "KL divergence",
             Group::Length => "Completion length",
             Group::Accuracy => "Accuracy",
+            Group::Optim => "Optimiser",
         }
     }
 
@@ -87,6 +92,7 @@ impl Group {
                 "eval/accuracy",
                 "eval/*/accuracy",
             ],
+            Group::Optim => &["optim/lr", "optim/grad_norm"],
         }
     }
 
@@ -263,7 +269,12 @@ mod tests {
         let (figures, notes) = plan(&req, &available);
         let summary: Vec<(&str, Vec<&str>)> = figures
             .iter()
-            .map(|f| (f.stem.as_str(), f.panels.iter().map(|p| p.key.as_str()).collect()))
+            .map(|f| {
+                (
+                    f.stem.as_str(),
+                    f.panels.iter().map(|p| p.key.as_str()).collect(),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
@@ -289,7 +300,11 @@ mod tests {
 
     #[test]
     fn keys_and_patterns_get_their_own_figures() {
-        let available = keys(&["eval/base/ATE/accuracy", "eval/base/PN/accuracy", "optim/lr"]);
+        let available = keys(&[
+            "eval/base/ATE/accuracy",
+            "eval/base/PN/accuracy",
+            "optim/lr",
+        ]);
         let req: Vec<String> = ["optim/lr", "eval/base/**", "optim/lr", "rewardz"]
             .map(String::from)
             .to_vec();
@@ -303,7 +318,9 @@ mod tests {
         assert_eq!(figures[1].panels.len(), 2);
         assert_eq!(
             notes,
-            ["skipping `rewardz`: no run logs a matching metric (groups are reward, loss, kl, length, accuracy)"]
+            [
+                "skipping `rewardz`: no run logs a matching metric (groups are reward, loss, kl, length, accuracy, optim)"
+            ]
         );
     }
 }

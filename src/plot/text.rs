@@ -9,7 +9,9 @@
 //! other drawing call goes straight to the wrapped backend; plotters lays out titles and tick
 //! labels through `estimate_text_size`, so its layout agrees with what is drawn.
 
-use noto_sans_mono_bitmap::{FontWeight, RasterHeight, RasterizedChar, get_raster, get_raster_width};
+use noto_sans_mono_bitmap::{
+    FontWeight, RasterHeight, RasterizedChar, get_raster, get_raster_width,
+};
 use plotters::prelude::DrawingBackend;
 use plotters_backend::text_anchor::{HPos, VPos};
 use plotters_backend::{
@@ -246,7 +248,11 @@ mod tests {
         let top_left = Pos::new(HPos::Left, VPos::Top);
         // "1" at (2, 2): ink within its 7x16 cell, and some ink exists.
         let (x0, y0, x1, y1) = ink_box("1", (2, 2), top_left).expect("no ink");
-        assert!(x0 >= 2 && x1 < 9 && y0 >= 2 && y1 < 18, "{:?}", (x0, y0, x1, y1));
+        assert!(
+            x0 >= 2 && x1 < 9 && y0 >= 2 && y1 < 18,
+            "{:?}",
+            (x0, y0, x1, y1)
+        );
         // "11" reaches into the second cell: its ink ends 7 px further right.
         let (_, _, x1b, _) = ink_box("11", (2, 2), top_left).unwrap();
         assert_eq!(x1b, x1 + 7);

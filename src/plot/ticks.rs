@@ -135,8 +135,14 @@ mod tests {
         let a = nice_axis(0.5, 0.5, 6, false);
         assert_eq!(labels(&a), ["0.45", "0.50", "0.55"]);
         // Zero is padded by 1: [-1, 1] in steps of 0.5.
-        assert_eq!(labels(&nice_axis(0.0, 0.0, 6, false)), ["-1.0", "-0.5", "0", "0.5", "1.0"]);
-        assert_eq!(nice_axis(f64::NAN, 1.0, 6, false), nice_axis(0.0, 1.0, 6, false));
+        assert_eq!(
+            labels(&nice_axis(0.0, 0.0, 6, false)),
+            ["-1.0", "-0.5", "0", "0.5", "1.0"]
+        );
+        assert_eq!(
+            nice_axis(f64::NAN, 1.0, 6, false),
+            nice_axis(0.0, 1.0, 6, false)
+        );
         // Reversed bounds are accepted.
         assert_eq!(nice_axis(1.0, 0.0, 6, false), nice_axis(0.0, 1.0, 6, false));
     }
