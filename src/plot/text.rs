@@ -208,6 +208,7 @@ impl<B: DrawingBackend> DrawingBackend for MonoText<B> {
 mod tests {
     use super::*;
     use plotters::prelude::*;
+    use plotters_backend::text_anchor::Pos;
 
     const W: u32 = 40;
     const H: u32 = 24;

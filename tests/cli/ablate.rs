@@ -12,7 +12,7 @@ fn a_broken_config_is_a_failed_row_and_accuracies_match_score() {
     // Broken at training time: its data file does not exist.
     let broken = tmp.path().join("broken.toml");
     let text = sft_config(&model, &tmp.path().join("runs/broken"), 1).replace(
-        "[data.generate]\ncount = 8\nnodes = [2, 3]",
+        "[data.generate]\ntasks = [\"ATE\", \"PN\"]\ncount = 8\nnodes = [2, 3]",
         "[data]\npath = \"no/such/data.jsonl\"",
     );
     std::fs::write(&broken, text).unwrap();

@@ -36,7 +36,8 @@ pub fn tiny_model(dir: &Path) -> PathBuf {
     dir.to_path_buf()
 }
 
-/// A LoRA SFT config: `steps` steps of 4 generated items' answers at a high learning rate (so
+/// A LoRA SFT config: `steps` steps of 4 generated items' answers (two tasks on small graphs,
+/// so prompts stay short) at a high learning rate (so
 /// the adapter moves away from B = 0), a checkpoint every step.
 pub fn sft_config(model: &Path, out: &Path, steps: u64) -> String {
     format!(
@@ -48,10 +49,12 @@ path = "{}"
 r = 4
 lora_alpha = 8
 [data.generate]
+tasks = ["ATE", "PN"]
 count = 8
 nodes = [2, 3]
 [sft]
 completion = "answer"
+max_length = 2048
 [optim]
 learning_rate = 0.01
 micro_batch_size = 4
