@@ -31,9 +31,8 @@ pub fn nice_axis(min: f64, max: f64, max_ticks: usize, integer: bool) -> Axis {
         (0.0, 1.0)
     };
     if max - min <= f64::EPSILON * min.abs().max(max.abs()) {
-        let pad = if integer {
-            1.0
-        } else if min == 0.0 {
+        // Integer axes pad by one step; zero has no scale of its own, so it pads by 1 too.
+        let pad = if integer || min == 0.0 {
             1.0
         } else {
             min.abs() * 0.1
