@@ -6,24 +6,23 @@
 #
 # Usage: scripts/ablation.sh [extra `caugym ablate` flags, e.g. --limit 10]
 # Environment: PREPARE (the warm-start config; default configs/demo/sft.toml, else the stand-in
-# configs/ablation/warm-start.toml), ITEMS (items per evaluation set, default 30), N (samples per
-# item, default 4).
+# configs/ablation/warm-start.toml), ITEMS (items per evaluation set, default 12), N (samples per
+# item, default 2), CAUGYM (a caugym binary to use instead of building one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PREPARE=${PREPARE:-configs/demo/sft.toml}
 [[ -f "$PREPARE" ]] || PREPARE=configs/ablation/warm-start.toml
-ITEMS=${ITEMS:-30}
-N=${N:-4}
+ITEMS=${ITEMS:-12}
+N=${N:-2}
 OUT=runs/ablation/cpu
 SETS_DIR=$OUT/sets
-BIN=target/release/caugym
-
 start=$(date +%s)
-cargo build --release --bin caugym
-# Where the cargo shim puts the binary (a per-worktree target dir) when it is not ./target.
-if [[ ! -x $BIN ]]; then
-  BIN=$(cargo build --release --bin caugym --message-format=json 2>/dev/null \
+if [[ -n ${CAUGYM:-} ]]; then
+  BIN=$CAUGYM # a binary built already
+else
+  # The path cargo reports (a CARGO_TARGET_DIR elsewhere than ./target included).
+  BIN=$(cargo build --release --bin caugym --message-format=json \
     | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 fi
 
@@ -37,11 +36,11 @@ fi
 mkdir -p "$SETS_DIR"
 for variant in base omitted deconfounding; do
   [[ -f $SETS_DIR/$variant.json ]] || "$BIN" gen --variant "$variant" --count "$ITEMS" \
-    --nodes 2-4 --seed 7 --format json --output "$SETS_DIR/$variant.json"
+    --tasks ATE,ETT,PN,PS --nodes 2-3 --seed 7 --format json --output "$SETS_DIR/$variant.json"
 done
 
 "$BIN" ablate configs/ablation/cpu/*.toml --prepare "$PREPARE" --base \
   --data-dir "$SETS_DIR" --sets base,omitted,deconfounding \
-  --n "$N" --temperature 0.6 --top-p 0.95 --max-new-tokens 40 \
+  --n "$N" --temperature 0.6 --top-p 0.95 --max-new-tokens 32 \
   --out "$OUT/report" "$@"
 echo "CPU ablation: $(( $(date +%s) - start )) s in all (build included)" >&2
