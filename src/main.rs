@@ -3,7 +3,9 @@
 //! Each subcommand lives in its own module under `cmd/` as an argument struct plus a `run` function;
 //! this file only dispatches.
 
+mod ablation;
 mod cmd;
+mod plot;
 
 use clap::{Parser, Subcommand};
 
@@ -36,10 +38,14 @@ enum Command {
     Export(cmd::export::ExportArgs),
     /// Sample completions from a model (batched, seeded; the GRPO trainer's engine).
     Generate(cmd::generate::GenerateArgs),
-    /// Train a model (SFT or GRPO) from a TOML run config.
+    /// Train a model from a TOML run config (the method is named in the file).
     Train(cmd::train::TrainArgs),
     /// Evaluate a model on CauGym sets by the benchmark's rule (task x set accuracy table).
     Eval(cmd::eval::EvalArgs),
+    /// Draw PNG training curves (reward, loss, KL, lengths, accuracy) of runs, overlaid.
+    Plot(cmd::plot::PlotArgs),
+    /// Train several configs and compare them on the same sets (Markdown + JSON table).
+    Ablate(cmd::ablate::AblateArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +60,8 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Plot(args) => cmd::plot::run(args),
+        Command::Ablate(args) => cmd::ablate::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
