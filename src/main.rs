@@ -35,6 +35,8 @@ enum Command {
     Train(cmd::train::TrainArgs),
     /// Evaluate a model on CauGym sets by the benchmark's rule (task x set accuracy table).
     Eval(cmd::eval::EvalArgs),
+    /// Device memory a run config needs (weights, optimiser, activations, log-probs, KV cache).
+    Memory(cmd::memory::MemoryArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Memory(args) => cmd::memory::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -3,5 +3,6 @@
 
 mod data;
 mod generate;
+mod gpu;
 mod model;
 mod score;

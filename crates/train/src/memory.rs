@@ -11,7 +11,7 @@
 //!   per decoder layer — or, with activation checkpointing, each layer's input plus one layer
 //!   recomputed at a time;
 //! - the log-prob peak: the chunked op (~3 · chunk · V f32 values) or the composed
-//!   `log_softmax` (the `[N, V]` logits and 3 f32 copies kept for its backward);
+//!   `log_softmax` (the `[N, V]` logits and ten f32 copies at its peak, as measured);
 //! - the rollout's KV cache (`[rows, kv_heads, len, head_dim]` keys and values per layer).
 //!
 //! The one term that is not counted op by op is the backward's working set (gradients in
@@ -281,11 +281,13 @@ pub fn logprob_bytes(
         // Per chunk: logits, their f32 form and d logits — ~3 · chunk · V f32 values at once;
         // the graph keeps only the [N, 3] result.
         LogprobPath::Chunked { chunk } => 3 * chunk.min(tokens) as u64 * v * 4 + tokens as u64 * 12,
-        // Logits in the base dtype, →f32, and log_softmax's (x − max), exp and result, kept for
-        // the backward; the backward then holds about 2 more [N, V] f32 gradients.
+        // Logits in the base dtype, then ten f32 [N, V] copies at the peak of forward +
+        // backward (→f32, log_softmax's kept tensors, the gradients of autograd's backward):
+        // measured with a counting allocator, BENCHMARKS.md "Log-prob kernels" (5.80 MiB per
+        // row of 152,064).
         LogprobPath::Composed => {
             let n = tokens as u64 * v;
-            n * base_bytes as u64 + n * 4 * if base_bytes == 4 { 3 } else { 4 } + 2 * n * 4
+            n * base_bytes as u64 + 10 * 4 * n
         }
     }
 }

@@ -42,9 +42,8 @@ fn parameter_counts_match_real_models() {
         let w = caugym_model::init::random_weights(&cfg, 0).unwrap();
         let real: usize = w.values().map(|t| t.elem_count()).sum();
         assert_eq!(base_params(&cfg), real as u64, "tied {tied}");
-        let model =
+        let mut model =
             Qwen2::new(&cfg, &w, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
-        let mut model = model;
         let targets = TargetModules::List(vec![TargetModule::VProj, TargetModule::DownProj]);
         let lora = LoraConfig {
             layers_to_transform: Some(vec![0, 2]),
@@ -89,12 +88,12 @@ fn per_layer_terms_match_hand_counts() {
     // KV cache: 2 (k, v) · 1 layer · 1 head · 2 dims · 3 rows · 5 tokens · 2 bytes.
     assert_eq!(kv_cache_bytes(&cfg, 3, 5, 2), 120);
     // Log-probs over 10 targets, V = 10: chunks of 4 keep 3·4·10 f32 + the [10, 3] result;
-    // composed in bf16: logits 100·2, f32 copy + 3 log_softmax tensors 4·100·4, backward 2·100·4.
+    // composed in bf16: logits 100·2 and ten f32 copies 10·100·4.
     assert_eq!(
         logprob_bytes(&cfg, 10, 2, LogprobPath::Chunked { chunk: 4 }),
         480 + 120
     );
-    assert_eq!(logprob_bytes(&cfg, 10, 2, LogprobPath::Composed), 2600);
+    assert_eq!(logprob_bytes(&cfg, 10, 2, LogprobPath::Composed), 4200);
 }
 
 #[test]
@@ -145,7 +144,7 @@ fn grpo_14b_lora_fits_80gb_only_with_checkpointing() {
         "{}",
         whole.table(79.6)
     );
-    // The composed log-softmax alone needs ~45 GB at 16k tokens x 152k vocabulary.
+    // The composed log-softmax alone needs ~100 GB at 16k tokens x 152k vocabulary.
     let composed = estimate(
         &arch,
         &Workload {
@@ -153,5 +152,5 @@ fn grpo_14b_lora_fits_80gb_only_with_checkpointing() {
             ..w.clone()
         },
     );
-    assert!(composed.training_peak() > with.training_peak() + (40.0 * GIB) as u64);
+    assert!(composed.training_peak() > with.training_peak() + (90.0 * GIB) as u64);
 }
