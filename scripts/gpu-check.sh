@@ -17,43 +17,15 @@ if [[ ! -x "$BIN" ]]; then
   exit 2
 fi
 
-# The CUDA 13 libraries of the Python environment: site-packages/nvidia/cu13/lib.
-find_cuda_lib() {
-  python3 - <<'PY'
-import importlib.util, os, site, sys
-roots = []
-spec = importlib.util.find_spec("nvidia")
-if spec and spec.submodule_search_locations:
-    roots += list(spec.submodule_search_locations)
-for sp in site.getsitepackages() + [site.getusersitepackages()]:
-    roots.append(os.path.join(sp, "nvidia"))
-for root in roots:
-    lib = os.path.join(root, "cu13", "lib")
-    if os.path.isfile(os.path.join(lib, "libcublas.so.13")):
-        print(lib)
-        sys.exit(0)
-sys.exit(1)
-PY
-}
-LIB="${CAUGYM_CUDA_LIB:-}"
-if [[ -z "$LIB" ]]; then
-  LIB="$(find_cuda_lib)" || {
-    echo "gpu-check.sh: no nvidia/cu13/lib with libcublas.so.13 in this Python environment; set CAUGYM_CUDA_LIB" >&2
-    exit 2
-  }
-fi
-export LD_LIBRARY_PATH="$LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-echo "gpu-check.sh: CUDA libraries from $LIB"
+# shellcheck source=scripts/cuda-lib.sh
+source scripts/cuda-lib.sh
+caugym_cuda_env gpu-check.sh || exit 2
 if command -v nvidia-smi >/dev/null; then
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.memory --format=csv,noheader || true
 fi
 
 # A missing library shows here, before the run, with its name.
-if ldd "$BIN" | grep -q "not found"; then
-  echo "gpu-check.sh: unresolved libraries:" >&2
-  ldd "$BIN" | grep "not found" >&2
-  exit 2
-fi
+caugym_check_ldd gpu-check.sh "$BIN" || exit 2
 
 # 9 minutes for the binary, so that the whole script stays within 10.
 timeout 540 "$BIN" "$@"

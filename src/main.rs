@@ -46,6 +46,8 @@ enum Command {
     Plot(cmd::plot::PlotArgs),
     /// Train several configs and compare them on the same sets (Markdown + JSON table).
     Ablate(cmd::ablate::AblateArgs),
+    /// Device memory a run config needs (weights, optimiser, activations, log-probs, KV cache).
+    Memory(cmd::memory::MemoryArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Plot(args) => cmd::plot::run(args),
         Command::Ablate(args) => cmd::ablate::run(args),
+        Command::Memory(args) => cmd::memory::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

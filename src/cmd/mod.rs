@@ -7,6 +7,7 @@ pub mod r#gen;
 pub mod generate;
 pub mod init_model;
 pub mod logprobs;
+pub mod memory;
 pub mod model_args;
 pub mod plot;
 pub mod score;

@@ -5,6 +5,7 @@ mod ablate;
 mod data;
 mod export;
 mod generate;
+mod gpu;
 mod model;
 mod plot;
 mod score;

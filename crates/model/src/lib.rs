@@ -2,6 +2,7 @@
 //!
 //! - [`config`]: `Qwen2Config` from HF config.json, with presets.
 //! - [`qwen2`]: the architecture; a differentiable training forward over padded batches.
+//! - [`checkpoint`]: activation checkpointing per decoder layer (recompute in the backward).
 //! - [`lora`], [`linear`], [`adapters`]: LoRA layers, several named adapters on one frozen base,
 //!   `AdapterMode::Disabled` as the reference model, full fine-tuning.
 //! - [`logprobs`]: chunked per-token log-probs (the fused-kernel entry point) and helpers.
@@ -13,6 +14,7 @@ pub mod adapters;
 pub mod batch;
 pub mod bpe_train;
 pub mod chat;
+pub mod checkpoint;
 pub mod config;
 mod error;
 pub mod init;

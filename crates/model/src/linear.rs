@@ -34,7 +34,7 @@ impl Param {
     /// The tensor as `ctx` wants it: detached on the no-grad path, so decoding with trainable
     /// weights never builds a graph.
     pub(crate) fn value(&self, ctx: &Ctx) -> Tensor {
-        if ctx.no_grad {
+        if ctx.untracked() {
             self.tensor().detach()
         } else {
             self.tensor().clone()
@@ -68,12 +68,23 @@ pub enum AdapterMode<'a> {
 }
 
 /// Per-forward settings threaded through the layers.
+#[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     pub adapter: Option<&'a str>,
     /// Dropout RNG, present only while training.
     pub dropout: Option<&'a Mutex<ChaCha8Rng>>,
     /// Inference path: detached weights and fast no-backward ops are allowed.
     pub no_grad: bool,
+    /// The training path's ops (same numerics) on detached weights: the first, graph-free run
+    /// of a checkpointed layer ([`crate::checkpoint`]), whose backward recomputes it tracked.
+    pub detached: bool,
+}
+
+impl Ctx<'_> {
+    /// Whether weights are read detached (no graph is recorded through them).
+    pub fn untracked(&self) -> bool {
+        self.no_grad || self.detached
+    }
 }
 
 /// `x [.., in] · wᵀ` with `w [out, in]`; backward only for tracked operands.
@@ -213,7 +224,7 @@ impl Linear {
         let Some(adapter) = ctx.adapter.and_then(|name| self.adapters.get(name)) else {
             return Ok(y);
         };
-        let (a, b) = if ctx.no_grad {
+        let (a, b) = if ctx.untracked() {
             (
                 adapter.a.as_tensor().detach(),
                 adapter.b.as_tensor().detach(),

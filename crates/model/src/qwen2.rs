@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 /// cos/sin of each token's rotary angles, gathered by per-row positions.
+#[derive(Clone)]
 pub(crate) struct RopeTables {
     /// `[B, T, head_dim / 2]`, for candle's fast `rope` (inference path).
     half: (Tensor, Tensor),
@@ -191,6 +192,23 @@ pub(crate) struct Shared<'a> {
     pub bias: Tensor,
 }
 
+impl<'a> Shared<'a> {
+    /// The same context for rows `start..start + len` of the batch.
+    pub(crate) fn rows(&self, start: usize, len: usize) -> Result<Shared<'a>> {
+        let n = |t: &Tensor| t.narrow(0, start, len);
+        let (hc, hs) = &self.rope.half;
+        let (fc, fs) = &self.rope.full;
+        Ok(Shared {
+            ctx: self.ctx,
+            rope: RopeTables {
+                half: (n(hc)?, n(hs)?),
+                full: (n(fc)?, n(fs)?),
+            },
+            bias: n(&self.bias)?,
+        })
+    }
+}
+
 impl Attention {
     fn heads(&self, x: &Tensor, n: usize) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
@@ -295,11 +313,35 @@ impl DecoderLayer {
         })
     }
 
-    fn forward(&self, x: &Tensor, sh: &Shared, cache: Option<LayerCache>) -> Result<Tensor> {
+    pub(crate) fn forward(
+        &self,
+        x: &Tensor,
+        sh: &Shared,
+        cache: Option<LayerCache>,
+    ) -> Result<Tensor> {
         let h = self.input_layernorm.forward(x, &sh.ctx)?;
         let x = (x + self.self_attn.forward(&h, sh, cache)?)?;
         let h = self.post_attention_layernorm.forward(&x, &sh.ctx)?;
         Ok((&x + self.mlp.forward(&h, &sh.ctx)?)?)
+    }
+
+    /// The `Var`s a forward under `ctx` reads in this layer: trainable base weights (full
+    /// fine-tuning) and the active adapter's A and B.
+    pub(crate) fn trainable_vars(&self, ctx: &Ctx) -> Vec<candle_core::Var> {
+        let mut out = Vec::new();
+        for norm in [&self.input_layernorm, &self.post_attention_layernorm] {
+            out.extend(norm.weight.var().cloned());
+        }
+        for m in TargetModule::ALL {
+            let lin = self.linear(m);
+            out.extend(lin.weight.var().cloned());
+            out.extend(lin.bias.as_ref().and_then(Param::var).cloned());
+            if let Some(a) = ctx.adapter.and_then(|name| lin.adapters.get(name)) {
+                out.push(a.a.clone());
+                out.push(a.b.clone());
+            }
+        }
+        out
     }
 
     /// The projection `m` of this layer.
@@ -353,6 +395,10 @@ pub struct Qwen2 {
     pub(crate) adapters: BTreeMap<String, LoraConfig>,
     pub(crate) full_finetune: bool,
     training: bool,
+    /// Recompute each decoder layer in the backward instead of keeping its activations.
+    activation_checkpointing: bool,
+    /// Rows recomputed together under checkpointing (0: the whole batch).
+    checkpoint_rows: usize,
     dropout_rng: Mutex<ChaCha8Rng>,
     dtype: DType,
     device: Device,
@@ -376,6 +422,8 @@ impl Clone for Qwen2 {
             adapters: self.adapters.clone(),
             full_finetune: self.full_finetune,
             training: self.training,
+            activation_checkpointing: self.activation_checkpointing,
+            checkpoint_rows: self.checkpoint_rows,
             dropout_rng: Mutex::new(rng),
             dtype: self.dtype,
             device: self.device.clone(),
@@ -415,6 +463,8 @@ impl Qwen2 {
             adapters: BTreeMap::new(),
             full_finetune: false,
             training: false,
+            activation_checkpointing: false,
+            checkpoint_rows: 0,
             dropout_rng: Mutex::new(ChaCha8Rng::seed_from_u64(0)),
             dtype,
             device: device.clone(),
@@ -437,6 +487,26 @@ impl Qwen2 {
     }
     pub fn is_training(&self) -> bool {
         self.training
+    }
+
+    /// Activation checkpointing per decoder layer: the training forward keeps only each layer's
+    /// input, and the backward recomputes the layer (about one extra forward of compute) —
+    /// gradients are the same as without it. See [`crate::checkpoint`].
+    pub fn set_activation_checkpointing(&mut self, on: bool) {
+        self.activation_checkpointing = on;
+    }
+    pub fn activation_checkpointing(&self) -> bool {
+        self.activation_checkpointing
+    }
+
+    /// Under checkpointing, run and recompute each layer this many rows at a time (0, the
+    /// default: the whole batch). Peak activation memory scales with it; gradients do not
+    /// change (LoRA dropout masks are drawn per group).
+    pub fn set_checkpoint_rows(&mut self, rows: usize) {
+        self.checkpoint_rows = rows;
+    }
+    pub fn checkpoint_rows(&self) -> usize {
+        self.checkpoint_rows
     }
 
     /// Reseeds the RNG that draws LoRA dropout masks.
@@ -471,6 +541,7 @@ impl Qwen2 {
             adapter,
             dropout: (self.training && !no_grad).then_some(&self.dropout_rng),
             no_grad,
+            detached: false,
         })
     }
 
@@ -504,7 +575,11 @@ impl Qwen2 {
                 v: &c[i].1,
                 offset,
             });
-            x = layer.forward(&x, sh, cache)?;
+            x = if self.activation_checkpointing && cache.is_none() && !sh.ctx.untracked() {
+                crate::checkpoint::forward(layer, &x, sh, self.checkpoint_rows)?
+            } else {
+                layer.forward(&x, sh, cache)?
+            };
         }
         self.norm.forward(&x, &sh.ctx)
     }

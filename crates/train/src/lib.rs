@@ -14,6 +14,8 @@
 //!   KL estimators;
 //! - [`ppo`]: KL-penalised token rewards and the adaptive KL coefficient;
 //! - [`metrics`]: metric names and the mergeable [`Metrics`] map;
+//! - [`memory`]: the device-memory breakdown of a run (weights, optimiser state, activations with
+//!   and without checkpointing, log-prob peak, KV cache);
 //! - [`params`], [`accum`], [`clip`], [`optim`], [`schedule`]: named trainable Vars, gradient
 //!   accumulation, global-norm clipping and non-finite checks, AdamW, the learning-rate schedule.
 
@@ -26,6 +28,7 @@ mod error;
 pub mod eval;
 pub mod losses;
 pub mod masked;
+pub mod memory;
 pub mod metrics;
 pub mod optim;
 pub mod params;

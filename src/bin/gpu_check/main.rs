@@ -7,9 +7,11 @@
 //!    tolerances of `caugym_kernels::check` (the same as the CUDA tests);
 //! 2. timing: fused vs composed (log_softmax + gather, as `candle_nn::ops::log_softmax` builds it) log-probs
 //!    at 8,192 × 152,064, forward and forward+backward, in ms, GB/s and % of the card's HBM bandwidth;
-//! 3. hooks for the 14B-shape training step and batched generation (see `hooks.rs`).
+//! 3. on random weights of the 14B shape: a LoRA training step (forward + backward, tokens/s, MFU) and batched
+//!    decoding at batch 1/16/64 (tokens/s, % of the weight-streaming limit) — see `hooks.rs`.
 //!
-//! `--device cpu` runs the same steps at small sizes, so the flow itself is exercised on any machine.
+//! `--device cpu` runs the same steps at small sizes (a 2-layer model for step 3), so the flow itself is
+//! exercised on any machine.
 //! Exit status 1 when any check fails.
 
 mod hooks;
@@ -54,6 +56,12 @@ struct Args {
     /// The card's HBM bandwidth in GB/s, for a card whose name is not recognised.
     #[arg(long)]
     peak_gbps: Option<f64>,
+    /// The card's dense bf16 tensor-core peak in TFLOP/s, for a card whose name is not recognised.
+    #[arg(long)]
+    peak_tflops: Option<f64>,
+    /// Skip the 14B-shape training step and decoding.
+    #[arg(long)]
+    no_model: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -96,8 +104,22 @@ fn run(args: &Args, table: &mut Table) -> Result<()> {
         }
     }
 
-    hooks::train_step(&device, table);
-    hooks::generation(&device, table);
+    if !args.no_model {
+        let shape = match args.device {
+            DeviceArg::Cuda => hooks::HookShape::r1_distill_14b(),
+            DeviceArg::Cpu => hooks::HookShape::cpu_smoke(),
+        };
+        // Decoding first: it needs all 48 layers' weights; the training step then builds as many as fit.
+        let t = Instant::now();
+        hooks::generation(&device, &card, &shape, table);
+        hooks::train_step(&device, &card, &shape, table);
+        table.push(
+            "time",
+            "model steps",
+            format!("{:.1} s", t.elapsed().as_secs_f64()),
+            Status::Info,
+        );
+    }
     table.push(
         "time",
         "total",
@@ -107,11 +129,12 @@ fn run(args: &Args, table: &mut Table) -> Result<()> {
     Ok(())
 }
 
-/// What the table says about the card, and its HBM bandwidth when known.
-struct Card {
+/// What the table says about the card, and its HBM bandwidth and bf16 peak when known.
+pub(crate) struct Card {
     name: String,
     memory_gib: Option<f64>,
     peak_gbps: Option<f64>,
+    peak_tflops: Option<f64>,
 }
 
 impl Card {
@@ -119,10 +142,15 @@ impl Card {
         let mem = self
             .memory_gib
             .map_or(String::new(), |m| format!("{m:.0} GiB, "));
-        match self.peak_gbps {
-            Some(p) => format!("{mem}HBM peak {p:.0} GB/s"),
-            None => format!("{mem}HBM peak unknown (pass --peak-gbps)"),
-        }
+        let hbm = match self.peak_gbps {
+            Some(p) => format!("HBM peak {p:.0} GB/s"),
+            None => "HBM peak unknown (pass --peak-gbps)".to_string(),
+        };
+        let flops = match self.peak_tflops {
+            Some(p) => format!("bf16 dense peak {p:.0} TFLOP/s"),
+            None => "bf16 peak unknown (pass --peak-tflops)".to_string(),
+        };
+        format!("{mem}{hbm}, {flops}")
     }
 }
 
@@ -144,6 +172,24 @@ fn known_peak_gbps(name: &str) -> Option<f64> {
     }
 }
 
+/// Dense bf16 tensor-core peak by card name (vendor data sheets, without sparsity): H100 SXM and H200
+/// 989 TFLOP/s, H100 NVL 835, H100 PCIe 756.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))]
+fn known_peak_tflops(name: &str) -> Option<f64> {
+    let name = name.to_ascii_uppercase();
+    if name.contains("H200") {
+        Some(989.0)
+    } else if name.contains("H100") && name.contains("NVL") {
+        Some(835.0)
+    } else if name.contains("H100") && name.contains("PCIE") {
+        Some(756.0)
+    } else if name.contains("H100") {
+        Some(989.0)
+    } else {
+        None
+    }
+}
+
 fn open_device(args: &Args) -> Result<(Device, Card)> {
     match args.device {
         DeviceArg::Cpu => Ok((
@@ -152,6 +198,7 @@ fn open_device(args: &Args) -> Result<(Device, Card)> {
                 name: "cpu (smoke run)".into(),
                 memory_gib: None,
                 peak_gbps: args.peak_gbps,
+                peak_tflops: args.peak_tflops,
             },
         )),
         DeviceArg::Cuda => open_cuda(args),
@@ -166,12 +213,14 @@ fn open_cuda(args: &Args) -> Result<(Device, Card)> {
     let name = ctx.name().context("reading the device name")?;
     let memory_gib = ctx.total_mem().ok().map(|b| b as f64 / (1u64 << 30) as f64);
     let peak_gbps = args.peak_gbps.or_else(|| known_peak_gbps(&name));
+    let peak_tflops = args.peak_tflops.or_else(|| known_peak_tflops(&name));
     Ok((
         device,
         Card {
             name,
             memory_gib,
             peak_gbps,
+            peak_tflops,
         },
     ))
 }
@@ -421,7 +470,7 @@ fn timing(
 
 #[cfg(test)]
 mod tests {
-    use super::known_peak_gbps;
+    use super::{known_peak_gbps, known_peak_tflops};
 
     #[test]
     fn peak_bandwidth_by_card_name() {
@@ -430,5 +479,13 @@ mod tests {
         assert_eq!(known_peak_gbps("NVIDIA H100 NVL"), Some(3900.0));
         assert_eq!(known_peak_gbps("NVIDIA H200"), Some(4800.0));
         assert_eq!(known_peak_gbps("NVIDIA A100-SXM4-80GB"), None);
+    }
+
+    #[test]
+    fn peak_flops_by_card_name() {
+        assert_eq!(known_peak_tflops("NVIDIA H100 80GB HBM3"), Some(989.0));
+        assert_eq!(known_peak_tflops("NVIDIA H100 PCIe"), Some(756.0));
+        assert_eq!(known_peak_tflops("NVIDIA H200"), Some(989.0));
+        assert_eq!(known_peak_tflops("NVIDIA A100-SXM4-80GB"), None);
     }
 }

@@ -4,7 +4,8 @@
 //! ```toml
 //! method = "grpo"          # sft | grpo | ppo
 //! seed = 0
-//! [model]   path = "..."   # + dtype, device, train_mode, init_adapter, kernels
+//! [model]   path = "..."   # + dtype, device, train_mode, init_adapter, kernels,
+//!                          #   activation_checkpointing
 //! [lora]    r = 16         # PEFT names: r, lora_alpha, lora_dropout, target_modules, ...
 //! [data]    ...            # path = "x.jsonl" or a [data.generate] table
 //! [rollout] ...            # num_generations, max_new_tokens, temperature, top_p, stop, ...

@@ -38,6 +38,18 @@ pub struct ModelConfig {
     /// `fused` (the CUDA kernel; fails at start-up on CPU). Default `reference`.
     #[serde(default = "default_kernels")]
     pub kernels: KernelsPath,
+    /// Recompute each decoder layer in the backward instead of keeping its activations
+    /// (`caugym_model::checkpoint`): memory per layer drops to its input, for about one extra
+    /// forward of compute; gradients are unchanged. Needed for long sequences on large models
+    /// (`caugym memory` shows the difference). Default `false`.
+    #[serde(default)]
+    pub activation_checkpointing: bool,
+    /// With `activation_checkpointing`, run and recompute each layer this many sequences at a
+    /// time (0: the whole micro-batch). The recomputed layer's memory (dominated by the
+    /// `[rows, heads, T, T]` attention tensors at long T) scales with it; gradients do not
+    /// change, but LoRA dropout masks are drawn per group. Default 0.
+    #[serde(default)]
+    pub checkpoint_rows: usize,
 }
 
 /// Precision of the base weights.
@@ -106,6 +118,8 @@ impl ModelConfig {
             train_mode: default_train_mode(),
             init_adapter: None,
             kernels: default_kernels(),
+            activation_checkpointing: false,
+            checkpoint_rows: 0,
         }
     }
 

@@ -58,6 +58,8 @@ impl Policy {
             }
         };
         model.set_training(true);
+        model.set_activation_checkpointing(cfg.model.activation_checkpointing);
+        model.set_checkpoint_rows(cfg.model.checkpoint_rows);
         Ok(Self {
             model,
             tokenizer,
