@@ -13,6 +13,7 @@ use caugym_model::AdapterMode;
 use caugym_train::config::{GenerateConfig, MethodConfig, TrainConfig, parse};
 use caugym_train::runner::{METRICS_FILE, RunOptions, RunSettings, SingleProcess, run};
 use caugym_train::trainers::collate::{LossOn, Row, pad};
+use caugym_train::trainers::corrupt::corrupt_problem;
 use caugym_train::trainers::dpo::Dpo;
 use caugym_train::trainers::examples::{self, generate};
 use caugym_train::trainers::kto::Kto;
@@ -21,7 +22,7 @@ use caugym_train::trainers::prompts::{PromptStyle, completion_tokens};
 use serde_json::Value;
 
 const ITEMS: &str =
-    "tasks = [\"ATE\", \"CDE\"]\ncount = 8\nnodes = [2, 3]\nseed = 4\ninstruction = false";
+    "tasks = [\"ATE\", \"NIE\"]\ncount = 8\nnodes = [3, 4]\nseed = 4\ninstruction = false";
 
 /// A tiny model whose tokenizer knows the items' prompts, solutions and corrupted solutions.
 fn model(tmp: &Path) -> PathBuf {
@@ -29,17 +30,18 @@ fn model(tmp: &Path) -> PathBuf {
     let mut corpus = Vec::new();
     for (i, ex) in generate(&g).unwrap().iter().enumerate() {
         corpus.push(ex.prompt.clone());
-        corpus.push(ex.solution.clone().unwrap());
-        let c = caugym_train::trainers::corrupt::corrupt(&ex.prompt, i, None).unwrap();
-        corpus.push(c.solution);
+        corpus.push(format!("Answer: {}", ex.answer.clone().unwrap()));
+        let problem = ex.problem.as_ref().unwrap();
+        let c = corrupt_problem(problem, i, caugym_data::Convention::CauGym).unwrap();
+        corpus.push(format!("Answer: {}", c.answer));
     }
-    tiny::tiny_model(&tmp.join("model"), &corpus, 600, 2)
+    tiny::tiny_model(&tmp.join("model"), &corpus, 1500, 2)
 }
 
 fn config(method: &str, model: &Path, out: &Path, extra: &[&str]) -> TrainConfig {
     let table = match method {
-        "dpo" => "[dpo]\nbeta = 0.1\nrejected_samples = 2\n",
-        _ => "[kto]\nbeta = 0.1\nundesirable_samples = 0\n",
+        "dpo" => "[dpo]\nbeta = 0.1\nrejected_samples = 0\ncompletion = \"answer\"\n",
+        _ => "[kto]\nbeta = 0.1\nundesirable_samples = 2\ncompletion = \"answer\"\n",
     };
     let text = format!(
         r#"
@@ -61,11 +63,11 @@ max_new_tokens = 12
 [optim]
 learning_rate = 0.01
 micro_batch_size = 4
-max_steps = 8
+max_steps = 6
 lr_scheduler_type = "constant"
 [logging]
 progress_bar = false
-save_steps = 4
+save_steps = 3
 [output]
 output_dir = "{}"
 "#,
@@ -128,7 +130,7 @@ fn tensors(path: &Path) -> BTreeMap<String, Vec<f32>> {
         .collect()
 }
 
-/// Keeps a copy of the finished run `dir`, rolls `dir` back to its checkpoint at step 4 and
+/// Keeps a copy of the finished run `dir`, rolls `dir` back to its checkpoint at step 3 and
 /// resumes it: the lines and weights must match the copy's.
 fn resumes_exactly(cfg: &TrainConfig, dir: &Path, copy: &Path) {
     let status = std::process::Command::new("cp")
@@ -140,10 +142,10 @@ fn resumes_exactly(cfg: &TrainConfig, dir: &Path, copy: &Path) {
         .status()
         .unwrap();
     assert!(status.success());
-    std::fs::remove_dir_all(dir.join("checkpoint-8")).unwrap();
+    std::fs::remove_dir_all(dir.join("checkpoint-6")).unwrap();
     std::fs::remove_dir_all(dir.join("final")).unwrap();
     let summary = caugym_train::trainers::train(cfg, RunOptions { resume: true }).unwrap();
-    assert_eq!(summary.resumed_from, 4);
+    assert_eq!(summary.resumed_from, 3);
     assert_eq!(strip(lines(copy)), strip(lines(dir)));
     let adapter = "final/adapter_model.safetensors";
     assert_eq!(tensors(&copy.join(adapter)), tensors(&dir.join(adapter)));
@@ -188,7 +190,7 @@ fn dpo_raises_the_margin_and_resumes_exactly() {
     .unwrap();
 
     let l = lines(&out);
-    assert_eq!(l.len(), 8);
+    assert_eq!(l.len(), 6);
     for line in &l {
         for key in [
             "loss/dpo",
@@ -203,14 +205,19 @@ fn dpo_raises_the_margin_and_resumes_exactly() {
             assert!(line.contains_key(key), "{key} missing from {line:?}");
         }
     }
-    // The random model's own samples are all wrong, so every rejected is one of them.
-    assert_eq!(at(&l, 1, "data/rejected_sampled"), 1.0);
+    // No own samples mined: every rejected is a corrupted answer.
+    let corrupted: f64 = ["sign_flip", "arithmetic", "conclusion"]
+        .iter()
+        .filter_map(|k| l[0].get(&format!("data/rejected_{k}")))
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!((corrupted - 1.0).abs() < 1e-12, "{corrupted}");
     // Step 1: the adapter's B is zero, policy = reference, h = 0: loss ln 2, margin 0, no pair
     // ranked right yet.
     assert!((at(&l, 1, "loss/dpo") - 2f64.ln()).abs() < 1e-6);
     assert_eq!(at(&l, 1, "rewards/margins"), 0.0);
     assert_eq!(at(&l, 1, "rewards/accuracies"), 0.0);
-    let tail = |k: &str| (6..=8).map(|s| at(&l, s, k)).sum::<f64>() / 3.0;
+    let tail = |k: &str| (4..=6).map(|s| at(&l, s, k)).sum::<f64>() / 3.0;
     assert!(
         tail("rewards/accuracies") >= 0.75,
         "{}",
@@ -263,7 +270,7 @@ fn kto_raises_desirable_lowers_undesirable_and_resumes_exactly() {
     .unwrap();
 
     let l = lines(&out);
-    assert_eq!(l.len(), 8);
+    assert_eq!(l.len(), 6);
     for line in &l {
         for key in [
             "loss/kto",
@@ -276,13 +283,8 @@ fn kto_raises_desirable_lowers_undesirable_and_resumes_exactly() {
         assert_eq!(line["data/desirable_frac"].as_f64(), Some(0.5), "1:1");
         assert!(line["kto/kl"].as_f64().unwrap() >= 0.0);
     }
-    // Every undesirable example is a corrupted solution (no own samples mined).
-    let corrupted: f64 = ["sign_flip", "arithmetic", "conclusion"]
-        .iter()
-        .filter_map(|k| l[0].get(&format!("data/rejected_{k}")))
-        .map(|v| v.as_f64().unwrap())
-        .sum();
-    assert!((corrupted - 1.0).abs() < 1e-12, "{corrupted}");
+    // The random model's own samples are all wrong, so every undesirable is one of them.
+    assert_eq!(at(&l, 1, "data/rejected_sampled"), 1.0);
     // Step 1: policy = reference, r = 0, z0 = 0: every example's loss is 1 - s(0) = 0.5.
     assert!((at(&l, 1, "loss/kto") - 0.5).abs() < 1e-6);
     for key in [
