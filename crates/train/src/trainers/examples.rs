@@ -11,8 +11,9 @@ use serde_json::Value;
 use crate::config::{DataConfig, GenerateConfig, SftTarget};
 use crate::{Error, Result};
 
-/// One example, whatever its source.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One example, whatever its source. Equality compares the record's fields, not the
+/// structured `problem` (a cache of the prompt that files do not carry).
+#[derive(Clone, Debug, Serialize)]
 pub struct Example {
     /// Unique id (the record's `id`/`idx`, else `line-N`).
     pub id: String,
@@ -45,6 +46,20 @@ pub struct Example {
     /// derived from it, so their variable letters and words match the worked solution's.
     #[serde(skip)]
     pub problem: Option<Box<caugym_data::Problem>>,
+}
+
+impl PartialEq for Example {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.task == other.task
+            && self.prompt == other.prompt
+            && self.answer == other.answer
+            && self.solution == other.solution
+            && self.completion == other.completion
+            && self.chosen == other.chosen
+            && self.rejected == other.rejected
+            && self.label == other.label
+    }
 }
 
 impl Example {
