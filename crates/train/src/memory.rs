@@ -468,7 +468,8 @@ pub fn estimate(arch: &Qwen2Config, w: &Workload) -> Breakdown {
 
 impl Workload {
     /// The workload a run config describes on `arch`. GRPO and PPO sequences are `prompt_len` prompt
-    /// tokens plus `rollout.max_new_tokens`; SFT sequences are `sft.max_length`.
+    /// tokens plus `rollout.max_new_tokens`; SFT, DPO and KTO sequences are their table's
+    /// `max_length`, with two sequences per DPO or KTO example.
     pub fn from_config(cfg: &TrainConfig, arch: &Qwen2Config, prompt_len: usize) -> Self {
         let lora = cfg.lora.lora_config();
         let trained = match cfg.model.train_mode {
@@ -483,16 +484,20 @@ impl Workload {
             TrainModeName::Full => Trained::Full,
         };
         let completion = cfg.rollout.max_new_tokens;
-        let seq_len = match cfg.method_config() {
-            MethodConfig::Sft(sft) => sft.max_length,
+        // Sequences per example in a micro-batch: DPO forwards chosen and rejected together,
+        // KTO its completion and the mismatched KL pair.
+        let (seq_len, rows_per_example) = match cfg.method_config() {
+            MethodConfig::Sft(sft) => (sft.max_length, 1),
+            MethodConfig::Dpo(d) => (d.max_length, 2),
+            MethodConfig::Kto(k) => (k.max_length, 2),
             // PPO's critic adds a second adapter and a value head: small next to the base and
             // the activations, and left out of this estimate.
-            MethodConfig::Grpo(_) | MethodConfig::Ppo(_) => prompt_len + completion,
+            MethodConfig::Grpo(_) | MethodConfig::Ppo(_) => (prompt_len + completion, 1),
         };
         Self {
             base_bytes: cfg.model.dtype.dtype().size_in_bytes(),
             trained,
-            rows: cfg.optim.micro_batch_size,
+            rows: cfg.optim.micro_batch_size * rows_per_example,
             seq_len,
             checkpointing: cfg.model.activation_checkpointing,
             checkpoint_rows: cfg.model.checkpoint_rows,

@@ -2,7 +2,7 @@
 //! (TRL's one-config-per-method over a thin shared base; verl's two-stage validation).
 //!
 //! ```toml
-//! method = "grpo"          # sft | grpo | ppo
+//! method = "grpo"          # sft | grpo | ppo | dpo | kto
 //! seed = 0
 //! [model]   path = "..."   # + dtype, device, train_mode, init_adapter, kernels,
 //!                          #   activation_checkpointing
@@ -10,7 +10,7 @@
 //! [data]    ...            # path = "x.jsonl" or a [data.generate] table
 //! [rollout] ...            # num_generations, max_new_tokens, temperature, top_p, stop, ...
 //! [reward]  ...            # caugym_reward::RewardConfig
-//! [grpo]    ...            # the method's own table ([sft] for SFT)
+//! [grpo]    ...            # the method's own table ([sft], [dpo], [kto] for the others)
 //! [optim]   ...            # AdamW, schedule, clipping, batch layout, max_steps
 //! [logging] ...            # logging/save/sample steps, progress bar
 //! [output]  output_dir = "runs/x"
@@ -22,7 +22,9 @@
 
 mod check;
 mod data;
+mod dpo;
 mod grpo;
+mod kto;
 mod logging;
 mod lora;
 mod model;
@@ -38,7 +40,9 @@ use caugym_rollout::GenerationConfig;
 use serde::{Deserialize, Serialize};
 
 pub use data::{DataConfig, GenerateConfig, PromptFormat};
+pub use dpo::{DpoConfig, DpoLossType};
 pub use grpo::GrpoConfig;
+pub use kto::KtoConfig;
 pub use logging::{LoggingConfig, OutputConfig};
 pub use lora::LoraSection;
 pub use model::{KernelsPath, ModelConfig, TrainModeName, WeightDType};
@@ -60,6 +64,10 @@ pub enum MethodKind {
     Grpo,
     /// Proximal Policy Optimisation with a critic (`[ppo]`).
     Ppo,
+    /// Direct preference optimisation (`[dpo]`).
+    Dpo,
+    /// Kahneman-Tversky optimisation (`[kto]`).
+    Kto,
 }
 
 impl MethodKind {
@@ -69,6 +77,8 @@ impl MethodKind {
             MethodKind::Sft => "sft",
             MethodKind::Grpo => "grpo",
             MethodKind::Ppo => "ppo",
+            MethodKind::Dpo => "dpo",
+            MethodKind::Kto => "kto",
         }
     }
 }
@@ -82,6 +92,10 @@ pub enum MethodConfig<'a> {
     Grpo(&'a GrpoConfig),
     /// `[ppo]`.
     Ppo(&'a PpoConfig),
+    /// `[dpo]`.
+    Dpo(&'a DpoConfig),
+    /// `[kto]`.
+    Kto(&'a KtoConfig),
 }
 
 /// A whole run configuration. Build it with [`load`] or [`parse`]; both validate it and fill
@@ -89,7 +103,8 @@ pub enum MethodConfig<'a> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// The post-training method: `sft`, `grpo` or `ppo`. Required. Only that method's table may appear.
+    /// The post-training method: `sft`, `grpo`, `ppo`, `dpo` or `kto`. Required. Only that
+    /// method's table may appear.
     pub method: MethodKind,
     /// Seed of every random draw of the run (data order, sampling, LoRA init and dropout): the
     /// same config and seed give the same metrics, bit for bit, also across `--resume`.
@@ -127,6 +142,12 @@ pub struct TrainConfig {
     /// `[ppo]`, for `method = "ppo"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ppo: Option<PpoConfig>,
+    /// `[dpo]`, for `method = "dpo"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpo: Option<DpoConfig>,
+    /// `[kto]`, for `method = "kto"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kto: Option<KtoConfig>,
 }
 
 /// Reads, overrides, deserialises and validates a config file.
@@ -174,15 +195,11 @@ impl TrainConfig {
     pub fn method_config(&self) -> MethodConfig<'_> {
         // `normalise` fills the table; a hand-built config without it gets the defaults.
         match self.method {
-            MethodKind::Sft => {
-                MethodConfig::Sft(self.sft.as_ref().unwrap_or_else(|| default_sft()))
-            }
-            MethodKind::Grpo => {
-                MethodConfig::Grpo(self.grpo.as_ref().unwrap_or_else(|| default_grpo()))
-            }
-            MethodKind::Ppo => {
-                MethodConfig::Ppo(self.ppo.as_ref().unwrap_or_else(|| default_ppo()))
-            }
+            MethodKind::Grpo => MethodConfig::Grpo(self.grpo.as_ref().unwrap_or(default_grpo())),
+            MethodKind::Sft => MethodConfig::Sft(self.sft.as_ref().unwrap_or(default_sft())),
+            MethodKind::Dpo => MethodConfig::Dpo(self.dpo.as_ref().unwrap_or(default_dpo())),
+            MethodKind::Ppo => MethodConfig::Ppo(self.ppo.as_ref().unwrap_or(default_ppo())),
+            MethodKind::Kto => MethodConfig::Kto(self.kto.as_ref().unwrap_or(default_kto())),
         }
     }
 
@@ -193,15 +210,17 @@ impl TrainConfig {
 
     /// Fills the method's table with defaults; rejects the table of another method.
     fn normalise(&mut self) -> Result<()> {
-        let tables = [
+        let present = [
             ("sft", self.sft.is_some()),
             ("grpo", self.grpo.is_some()),
             ("ppo", self.ppo.is_some()),
+            ("dpo", self.dpo.is_some()),
+            ("kto", self.kto.is_some()),
         ];
-        let foreign = tables
-            .into_iter()
-            .find(|&(name, present)| present && name != self.method.name())
-            .map(|(name, _)| name);
+        let foreign = present
+            .iter()
+            .find(|(name, here)| *here && *name != self.method.name())
+            .map(|(name, _)| *name);
         if let Some(other) = foreign {
             return fail(
                 other,
@@ -222,6 +241,12 @@ impl TrainConfig {
             MethodKind::Ppo => {
                 self.ppo.get_or_insert_with(PpoConfig::default);
             }
+            MethodKind::Dpo => {
+                self.dpo.get_or_insert_with(DpoConfig::default);
+            }
+            MethodKind::Kto => {
+                self.kto.get_or_insert_with(KtoConfig::default);
+            }
         }
         Ok(())
     }
@@ -240,6 +265,21 @@ impl TrainConfig {
             MethodConfig::Sft(s) => s.validate(),
             MethodConfig::Grpo(g) => self.validate_grpo(g),
             MethodConfig::Ppo(p) => self.validate_ppo(p),
+            MethodConfig::Dpo(d) => {
+                d.validate()?;
+                self.validate_preference("dpo", d.rejected_samples)
+            }
+            MethodConfig::Kto(k) => {
+                k.validate()?;
+                if self.optim.micro_batch_size < 2 {
+                    return fail(
+                        "optim.micro_batch_size",
+                        "KTO's reference point z0 is a mean over the micro-batch's mismatched \
+                         pairs, so a micro-batch needs at least 2 examples (TRL's rule too)",
+                    );
+                }
+                self.validate_preference("kto", k.undesirable_samples)
+            }
         }
     }
 
@@ -264,6 +304,33 @@ impl TrainConfig {
                      the completions",
                     p.prompts_per_step, self.rollout.num_generations,
                 ),
+            );
+        }
+        Ok(())
+    }
+
+    /// The rules DPO and KTO share: the reference is the base with adapters disabled, and own
+    /// samples need a sampling temperature to differ.
+    fn validate_preference(&self, table: &str, own_samples: usize) -> Result<()> {
+        if self.model.train_mode == TrainModeName::Full {
+            return fail(
+                "model.train_mode",
+                format!(
+                    "{table}'s reference log-probs come from the base with adapters disabled, \
+                     which full fine-tuning changes; use model.train_mode = \"lora\""
+                ),
+            );
+        }
+        if own_samples > 1 && self.rollout.temperature == 0.0 {
+            let key = if table == "dpo" {
+                "dpo.rejected_samples"
+            } else {
+                "kto.undesirable_samples"
+            };
+            return fail(
+                key,
+                "greedy sampling (rollout.temperature = 0) draws the same completion every \
+                 time; sample 1, or set rollout.temperature = 1.0",
             );
         }
         Ok(())
@@ -316,6 +383,16 @@ impl TrainConfig {
 fn default_sft() -> &'static SftConfig {
     static D: std::sync::OnceLock<SftConfig> = std::sync::OnceLock::new();
     D.get_or_init(SftConfig::default)
+}
+
+fn default_dpo() -> &'static DpoConfig {
+    static D: std::sync::OnceLock<DpoConfig> = std::sync::OnceLock::new();
+    D.get_or_init(DpoConfig::default)
+}
+
+fn default_kto() -> &'static KtoConfig {
+    static D: std::sync::OnceLock<KtoConfig> = std::sync::OnceLock::new();
+    D.get_or_init(KtoConfig::default)
 }
 
 fn default_grpo() -> &'static GrpoConfig {

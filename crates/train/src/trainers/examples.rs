@@ -11,8 +11,9 @@ use serde_json::Value;
 use crate::config::{DataConfig, GenerateConfig, SftTarget};
 use crate::{Error, Result};
 
-/// One example, whatever its source.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// One example, whatever its source. Equality compares the record's fields, not the
+/// structured `problem` (a cache of the prompt that files do not carry).
+#[derive(Clone, Debug, Serialize)]
 pub struct Example {
     /// Unique id (the record's `id`/`idx`, else `line-N`).
     pub id: String,
@@ -28,9 +29,37 @@ pub struct Example {
     /// A worked solution, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub solution: Option<String>,
-    /// An explicit SFT target (a record's `completion`), used as it is.
+    /// An explicit SFT target (a record's `completion`), used as it is; with `label`, a KTO
+    /// example.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub completion: Option<String>,
+    /// A preferred completion (a DPO record's `chosen`; always given with `rejected`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chosen: Option<String>,
+    /// A dispreferred completion (a DPO record's `rejected`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<String>,
+    /// A KTO record's `label`: whether `completion` is desirable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<bool>,
+    /// The structured problem of a generated item (not serialised): corrupted solutions are
+    /// derived from it, so their variable letters and words match the worked solution's.
+    #[serde(skip)]
+    pub problem: Option<Box<caugym_data::Problem>>,
+}
+
+impl PartialEq for Example {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.task == other.task
+            && self.prompt == other.prompt
+            && self.answer == other.answer
+            && self.solution == other.solution
+            && self.completion == other.completion
+            && self.chosen == other.chosen
+            && self.rejected == other.rejected
+            && self.label == other.label
+    }
 }
 
 impl Example {
@@ -97,6 +126,10 @@ pub fn generate(g: &GenerateConfig) -> Result<Vec<Example>> {
                 answer: Some(item.answer),
                 solution: Some(item.solution),
                 completion: None,
+                chosen: None,
+                rejected: None,
+                label: None,
+                problem: Some(Box::new(item.structured)),
             })
         })
         .collect()
@@ -108,7 +141,9 @@ fn data_error(key: &str, e: caugym_data::Error) -> Error {
 
 /// Reads a JSONL file (or a JSON array, through the data crate's reader). A record needs
 /// `prompt` or `problem`; it may have `completion`, `solution`, `answer`, `task`/`Type` and
-/// `id`/`idx`. Errors name the file, the line and the field.
+/// `id`/`idx`, and for preference methods `chosen` with `rejected` (DPO, TRL's explicit-prompt
+/// preference format) or `label` with `completion` (KTO, TRL's unpaired format). Errors name the
+/// file, the line and the field.
 pub fn read_file(path: &Path) -> Result<Vec<Example>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     if text.trim_start().starts_with('[') {
@@ -125,6 +160,10 @@ pub fn read_file(path: &Path) -> Result<Vec<Example>> {
                 answer: Some(it.answer),
                 solution: it.solution,
                 completion: None,
+                chosen: None,
+                rejected: None,
+                label: None,
+                problem: None,
             })
             .collect());
     }
@@ -175,13 +214,39 @@ fn record(v: &Value, line: usize) -> std::result::Result<Example, String> {
         Some(Value::Number(n)) => n.to_string(),
         _ => format!("line-{line}"),
     };
+    let completion = text(&["completion"])?;
+    let (chosen, rejected) = match (text(&["chosen"])?, text(&["rejected"])?) {
+        (Some(_), None) => {
+            return Err("field `chosen` without `rejected`: a preference record needs both".into());
+        }
+        (None, Some(_)) => {
+            return Err("field `rejected` without `chosen`: a preference record needs both".into());
+        }
+        pair => pair,
+    };
+    let label = match obj.get("label") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(other) => {
+            return Err(format!(
+                "field `label` must be true (desirable) or false (undesirable), got {other}"
+            ));
+        }
+    };
+    if label.is_some() && completion.is_none() {
+        return Err("field `label` without `completion`: a KTO record needs both".into());
+    }
     Ok(Example {
         id,
         task,
         prompt,
         answer: text(&["answer"])?,
         solution: text(&["solution"])?,
-        completion: text(&["completion"])?,
+        completion,
+        chosen,
+        rejected,
+        label,
+        problem: None,
     })
 }
 

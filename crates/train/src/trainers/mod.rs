@@ -2,12 +2,16 @@
 //! runner. Math lives in the loss library; batching in [`collate`]; data in [`examples`].
 
 pub mod collate;
+pub mod corrupt;
 pub mod critic;
+pub mod dpo;
 pub mod examples;
 pub mod grpo;
+pub mod kto;
 pub mod order;
 pub mod policy;
 pub mod ppo;
+pub mod prefs;
 pub mod prompts;
 pub mod rollouts;
 pub mod sft;
@@ -46,6 +50,14 @@ pub fn train(cfg: &TrainConfig, options: RunOptions) -> Result<RunSummary> {
         }
         MethodConfig::Ppo(p) => {
             let mut method = ppo::Ppo::new(cfg, p, policy, &split.train)?;
+            run(&mut method, &settings, &mut SingleProcess, options)
+        }
+        MethodConfig::Dpo(d) => {
+            let mut method = dpo::Dpo::new(cfg, d, policy, &split.train)?;
+            run(&mut method, &settings, &mut SingleProcess, options)
+        }
+        MethodConfig::Kto(k) => {
+            let mut method = kto::Kto::new(cfg, k, policy, &split.train)?;
             run(&mut method, &settings, &mut SingleProcess, options)
         }
     }

@@ -112,6 +112,18 @@ impl Policy {
         Ok((Batch::new(ids, mask)?, completion))
     }
 
+    /// Summed log-probs `[B]` (f32) of each row's masked (completion) tokens under `adapter`:
+    /// the sequence log-probability DPO and KTO compare (algorithms.md: sums, not means).
+    pub fn sequence_logps(
+        &self,
+        batch: &Batch,
+        mask: &Tensor,
+        adapter: AdapterMode,
+    ) -> Result<Tensor> {
+        let out = self.logprobs(batch, adapter, 1.0, false)?;
+        Ok((out.logprobs * mask)?.sum(1)?)
+    }
+
     /// Next-token log-probs `[B, T - 1]` (and entropies) of `batch` under `adapter`, with
     /// logits divided by `temperature` (the sampler's, so ratios compare like with like).
     /// `reference` composes candle ops; `fused` calls the model crate's chunked op.
