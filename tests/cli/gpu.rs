@@ -29,16 +29,27 @@ fn memory_of_the_14b_grpo_config() {
     ];
     let (ok, out, err) = run(env!("CARGO_BIN_EXE_caugym"), &base);
     assert!(ok, "{err}");
-    for line in ["base weights", "LoRA A/B (f32)", "one layer recomputed", "KV cache"] {
+    for line in [
+        "base weights",
+        "LoRA A/B (f32)",
+        "one layer recomputed",
+        "KV cache",
+    ] {
         assert!(out.contains(line), "missing {line}:\n{out}");
     }
-    assert!(out.contains("training peak") && out.contains(": fits 80 GiB"), "{out}");
+    assert!(
+        out.contains("training peak") && out.contains(": fits 80 GiB"),
+        "{out}"
+    );
     let mut off = base.to_vec();
     off.extend(["--set", "model.activation_checkpointing=false"]);
     let (ok, out, err) = run(env!("CARGO_BIN_EXE_caugym"), &off);
     assert!(ok, "{err}");
     assert!(out.contains("activations, every layer"), "{out}");
-    let training = out.lines().find(|l| l.starts_with("training peak")).unwrap();
+    let training = out
+        .lines()
+        .find(|l| l.starts_with("training peak"))
+        .unwrap();
     assert!(training.contains("exceeds 80 GiB"), "{out}");
     // A model path that is not here, without --arch, is an error naming the way out.
     let (ok, _, err) = run(env!("CARGO_BIN_EXE_caugym"), &base[..3]);
@@ -54,7 +65,13 @@ fn gpu_check_smoke_run_on_cpu() {
     );
     assert!(ok, "stdout:\n{out}\nstderr:\n{err}");
     assert!(!out.contains("FAIL"), "{out}");
-    for row in ["fused vs f64 reference", "| train step", "MFU", "| decode", "batch 4"] {
+    for row in [
+        "fused vs f64 reference",
+        "| train step",
+        "MFU",
+        "| decode",
+        "batch 4",
+    ] {
         assert!(out.contains(row), "missing {row}:\n{out}");
     }
 }

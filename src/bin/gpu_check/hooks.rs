@@ -230,7 +230,12 @@ fn build(arch: &Qwen2Config, dtype: DType, device: &Device, lora_r: usize) -> Re
 pub fn train_step(device: &Device, card: &Card, shape: &HookShape, table: &mut Table) {
     let section = "train step";
     if let Err(err) = run_train_step(device, card, shape, table, section) {
-        table.push(section, "forward+backward", format!("{err:#}"), Status::Fail);
+        table.push(
+            section,
+            "forward+backward",
+            format!("{err:#}"),
+            Status::Fail,
+        );
     }
 }
 
@@ -282,9 +287,8 @@ fn run_train_step(
         })
         .sum::<f64>()
         * layers as f64;
-    let fwd = 2.0 * matmul_params(&arch)
-        + 2.0 * lora_per_token
-        + 4.0 * seq as f64 * h_q * layers as f64;
+    let fwd =
+        2.0 * matmul_params(&arch) + 2.0 * lora_per_token + 4.0 * seq as f64 * h_q * layers as f64;
     let model_flops = (2.0 * fwd + 2.0 * lora_per_token) * tokens;
     let hardware_flops = model_flops + fwd * tokens; // + the recomputed forward
     let tflops = model_flops / secs / 1e12;
@@ -295,11 +299,7 @@ fn run_train_step(
     table.push(
         section,
         &label,
-        format!(
-            "{:.0} ms/step, {:.0} tokens/s",
-            secs * 1e3,
-            tokens / secs
-        ),
+        format!("{:.0} ms/step, {:.0} tokens/s", secs * 1e3, tokens / secs),
         Status::Info,
     );
     let (value, status) = match card.peak_tflops {
@@ -350,16 +350,15 @@ fn run_generation(
     let model = build(arch, shape.dtype, device, shape.lora_r)?;
     let elem = shape.dtype.size_in_bytes() as f64;
     // Read every step: all layer weights and the head (the embedding table only at b rows), LoRA's A and B (f32).
-    let weight_bytes = (memory::base_params(arch) - (arch.vocab_size * arch.hidden_size) as u64)
-        as f64
-        * elem
-        + 4.0
-            * memory::lora_params(
-                arch,
-                shape.lora_r,
-                &TargetModule::ALL,
-                arch.num_hidden_layers,
-            ) as f64;
+    let weight_bytes =
+        (memory::base_params(arch) - (arch.vocab_size * arch.hidden_size) as u64) as f64 * elem
+            + 4.0
+                * memory::lora_params(
+                    arch,
+                    shape.lora_r,
+                    &TargetModule::ALL,
+                    arch.num_hidden_layers,
+                ) as f64;
     let max_len = shape.prompt + shape.steps + 1;
     for &b in &shape.batches {
         let mut cache = KvCache::new(&model, b, max_len)?;
@@ -381,8 +380,8 @@ fn run_generation(
         let secs = start.elapsed().as_secs_f64() / shape.steps as f64;
         // Keys and values read per step, at the mean cache length over the timed steps.
         let mean_len = (shape.prompt + 1 + shape.steps / 2) as f64;
-        let kv_bytes = memory::kv_cache_bytes(arch, b, 1, shape.dtype.size_in_bytes()) as f64
-            * mean_len;
+        let kv_bytes =
+            memory::kv_cache_bytes(arch, b, 1, shape.dtype.size_in_bytes()) as f64 * mean_len;
         let tokens_s = b as f64 / secs;
         let (value, status) = match card.peak_gbps {
             Some(p) => {
