@@ -3,9 +3,16 @@
 //! Each subcommand lives in its own module under `cmd/` as an argument struct plus a `run` function;
 //! this file only dispatches.
 
+mod ablation;
 mod cmd;
+mod plot;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of glibc malloc: the generator, the tokenizer and candle's many short-lived
+/// buffers are allocation-heavy (the generator ran 2x faster per core, BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Post-training framework that turns a Qwen2-family LLM into a reliable causal reasoner.
 #[derive(Debug, Parser)]
@@ -31,10 +38,14 @@ enum Command {
     Export(cmd::export::ExportArgs),
     /// Sample completions from a model (batched, seeded; the GRPO trainer's engine).
     Generate(cmd::generate::GenerateArgs),
-    /// Train a model (SFT or GRPO) from a TOML run config.
+    /// Train a model from a TOML run config (the method is named in the file).
     Train(cmd::train::TrainArgs),
     /// Evaluate a model on CauGym sets by the benchmark's rule (task x set accuracy table).
     Eval(cmd::eval::EvalArgs),
+    /// Draw PNG training curves (reward, loss, KL, lengths, accuracy) of runs, overlaid.
+    Plot(cmd::plot::PlotArgs),
+    /// Train several configs and compare them on the same sets (Markdown + JSON table).
+    Ablate(cmd::ablate::AblateArgs),
     /// Device memory a run config needs (weights, optimiser, activations, log-probs, KV cache).
     Memory(cmd::memory::MemoryArgs),
 }
@@ -51,6 +62,8 @@ fn main() -> std::process::ExitCode {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Train(args) => cmd::train::run(args),
         Command::Eval(args) => cmd::eval::run(args),
+        Command::Plot(args) => cmd::plot::run(args),
+        Command::Ablate(args) => cmd::ablate::run(args),
         Command::Memory(args) => cmd::memory::run(args),
     };
     match result {

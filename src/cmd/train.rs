@@ -37,8 +37,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let options = RunOptions {
         resume: args.resume,
     };
-    let summary = train(&cfg, options)
-        .with_context(|| format!("training with {}", args.config.display()))?;
+    let summary =
+        train(&cfg, options).with_context(|| format!("training with {}", args.config.display()))?;
     eprintln!(
         "done: step {} ({}); weights in {}",
         summary.last_step,

@@ -10,6 +10,10 @@ use caugym_data::pools::NamePool;
 use caugym_data::{GenConfig, Generator, Layout, Variant};
 use caugym_scm::Task;
 
+/// The allocator the `caugym` binary uses, so the bench measures what `caugym gen` runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// CPU time of this thread in seconds (Linux `schedstat`, nanoseconds), so that rates measure
 /// one core even when other processes share the machine; `None` elsewhere.
 fn thread_cpu_seconds() -> Option<f64> {

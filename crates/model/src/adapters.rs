@@ -105,6 +105,27 @@ impl Qwen2 {
         Ok(())
     }
 
+    /// Adds adapter `to` as a copy of adapter `from`: the same config and values in `Var`s of
+    /// its own, so training one leaves the other unchanged while both share the frozen base.
+    /// PPO's critic starts this way from the policy's adapter (verl initialises the critic from
+    /// the actor's checkpoint).
+    pub fn copy_adapter(&mut self, from: &str, to: &str) -> Result<()> {
+        let cfg = self.adapter_config(from)?.clone();
+        let mut weights = AdapterWeights::new();
+        for (l, m) in self.adapter_sites(&cfg) {
+            let a = self.layers[l]
+                .linear(m)
+                .adapter(from)
+                .ok_or_else(|| Error::MissingTensor {
+                    name: peft_key(l, m, "lora_A"),
+                })?;
+            // `copy` gives fresh storage: a `Var` built from the `Var` itself would alias it.
+            let pair = (a.a.as_tensor().copy()?, a.b.as_tensor().copy()?);
+            weights.insert((l, m), pair);
+        }
+        self.insert_adapter(to, &cfg, weights)
+    }
+
     /// Removes the adapter `name` from every layer.
     pub fn remove_adapter(&mut self, name: &str) -> Result<()> {
         self.adapter_config(name)?;

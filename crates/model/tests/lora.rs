@@ -317,3 +317,57 @@ fn import_rejects_unsupported_and_mismatched_adapters() {
         "{err}"
     );
 }
+
+#[test]
+fn copied_adapter_starts_equal_and_trains_independently() {
+    // PPO's critic is a copy of the policy's adapter on the same frozen base: equal outputs at
+    // first, then its own Vars (a change to one leaves the other's output bit for bit), and
+    // gradients of a loss through one adapter reach only that adapter's matrices.
+    let cfg = tiny_cfg(true);
+    let mut m = model(&cfg, &random_weights(&cfg, 61), DType::F32);
+    let b = batch(&rows(&[5, 3], cfg.vocab_size, 4), PadSide::Right);
+    m.add_adapter("policy", &cfg_q_v(), 3).unwrap();
+    set_random_b(&m, "policy", 20);
+    m.copy_adapter("policy", "critic").unwrap();
+    assert_eq!(m.adapter_config("critic").unwrap(), &cfg_q_v());
+    let policy = m.forward_hidden(&b, AdapterMode::Active("policy")).unwrap();
+    let critic = m.forward_hidden(&b, AdapterMode::Active("critic")).unwrap();
+    assert!(equal(&policy, &critic));
+    let base = m.forward_hidden(&b, AdapterMode::Disabled).unwrap();
+    assert!(max_diff(&policy, &base) > 1e-2);
+
+    // Gradients: through "critic" only critic matrices get one (A and B, B being non-zero).
+    let loss = critic.sqr().unwrap().sum_all().unwrap();
+    let grads = loss.backward().unwrap();
+    for (name, v) in m.adapter_vars("critic").unwrap() {
+        let g = grads
+            .get(v.as_tensor())
+            .unwrap_or_else(|| panic!("{name}: no gradient"));
+        let norm = g
+            .sqr()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        assert!(norm > 0.0, "{name}: zero gradient");
+    }
+    for (name, v) in m.adapter_vars("policy").unwrap() {
+        assert!(grads.get(v.as_tensor()).is_none(), "{name} got a gradient");
+    }
+
+    // Independent storage: changing the critic's B leaves the policy as it was.
+    set_random_b(&m, "critic", 90);
+    let critic2 = m.forward_hidden(&b, AdapterMode::Active("critic")).unwrap();
+    assert!(max_diff(&critic2, &policy) > 1e-2);
+    let policy2 = m.forward_hidden(&b, AdapterMode::Active("policy")).unwrap();
+    assert!(equal(&policy2, &policy));
+    assert!(matches!(
+        m.copy_adapter("policy", "critic"),
+        Err(Error::DuplicateAdapter { .. })
+    ));
+    assert!(matches!(
+        m.copy_adapter("nope", "x"),
+        Err(Error::UnknownAdapter { .. })
+    ));
+}

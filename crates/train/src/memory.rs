@@ -467,7 +467,7 @@ pub fn estimate(arch: &Qwen2Config, w: &Workload) -> Breakdown {
 }
 
 impl Workload {
-    /// The workload a run config describes on `arch`. GRPO sequences are `prompt_len` prompt
+    /// The workload a run config describes on `arch`. GRPO and PPO sequences are `prompt_len` prompt
     /// tokens plus `rollout.max_new_tokens`; SFT sequences are `sft.max_length`.
     pub fn from_config(cfg: &TrainConfig, arch: &Qwen2Config, prompt_len: usize) -> Self {
         let lora = cfg.lora.lora_config();
@@ -485,7 +485,9 @@ impl Workload {
         let completion = cfg.rollout.max_new_tokens;
         let seq_len = match cfg.method_config() {
             MethodConfig::Sft(sft) => sft.max_length,
-            MethodConfig::Grpo(_) => prompt_len + completion,
+            // PPO's critic adds a second adapter and a value head: small next to the base and
+            // the activations, and left out of this estimate.
+            MethodConfig::Grpo(_) | MethodConfig::Ppo(_) => prompt_len + completion,
         };
         Self {
             base_bytes: cfg.model.dtype.dtype().size_in_bytes(),

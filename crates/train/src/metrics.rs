@@ -99,6 +99,17 @@ pub const CRITIC_VF_CLIP_FRAC: MetricKey = sum("critic/vf_clip_frac");
 pub const CRITIC_EXPLAINED_VARIANCE: MetricKey = mean("critic/explained_variance");
 /// Token-mean value prediction.
 pub const CRITIC_VPRED_MEAN: MetricKey = sum("critic/vpred_mean");
+/// Token-mean of the GAE returns of the step's batch (PPO).
+pub const CRITIC_RETURNS_MEAN: MetricKey = mean("critic/returns_mean");
+/// Token-mean of the GAE advantages before whitening (PPO).
+pub const CRITIC_ADVANTAGES_MEAN: MetricKey = mean("critic/advantages_mean");
+/// Token standard deviation (unbiased) of the GAE advantages before whitening (PPO).
+pub const CRITIC_ADVANTAGES_STD: MetricKey = mean("critic/advantages_std");
+/// Token-mean of the critic's values at rollout time (PPO).
+pub const CRITIC_VALUES_MEAN: MetricKey = mean("critic/values_mean");
+/// `1 - Var(R - V) / Var(R)` of the rollout-time values over the whole step's batch (verl's
+/// `critic/vf_explained_var`; `critic/explained_variance` is the per-micro-batch one).
+pub const CRITIC_VF_EXPLAINED_VAR: MetricKey = mean("critic/vf_explained_var");
 
 /// Mean outcome reward of the rollout batch.
 pub const ROLLOUT_REWARD_MEAN: MetricKey = mean("rollout/reward_mean");

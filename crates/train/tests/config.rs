@@ -155,7 +155,7 @@ fn wrong_types_and_missing_keys_are_named() {
     assert_eq!(key, "grpo.loss_agg_mode");
     let (key, _) = key_of(set(&["data.generate.tasks=[\"ATE\", \"XYZ\"]"]));
     assert_eq!(key, "data.generate.tasks[1]");
-    let (key, _) = key_of(set(&["method=ppo"]));
+    let (key, _) = key_of(set(&["method=rlhf"]));
     assert_eq!(key, "method");
     let (key, origin) = key_of(parse(
         &BASE.replace("path = \"models/tiny\"", ""),
@@ -277,4 +277,95 @@ fn messages_say_what_is_allowed() {
     assert!(msg(&["data.generate.variant=hard"]).contains("deconfounding"));
     assert!(msg(&["optim.micro_batch_size=3"]).contains("micro_batch_size"));
     assert!(msg(&["grpo.scale_rewards=group"]).contains("`std`"));
+}
+
+/// BASE as a PPO config: one completion per prompt, 4 prompts in updates of 2 x 2.
+fn ppo_text() -> String {
+    BASE.replace("method = \"grpo\"", "method = \"ppo\"")
+        .replace("num_generations = 4", "num_generations = 1")
+        .replace(
+            "[grpo]\nprompts_per_step = 2\n",
+            "[ppo]\nprompts_per_step = 4\n",
+        )
+        + "\n[optim]\nmicro_batch_size = 2\ngradient_accumulation_steps = 2\n"
+}
+
+fn ppo(overrides: &[&str]) -> caugym_train::Result<caugym_train::config::TrainConfig> {
+    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    parse(&ppo_text(), "ppo.toml", &o)
+}
+
+#[test]
+fn ppo_table_has_trl_defaults_and_names_every_bad_key() {
+    use caugym_train::ppo::KlCoef;
+    let cfg = ppo(&[]).unwrap();
+    let MethodConfig::Ppo(p) = cfg.method_config() else {
+        panic!("ppo expected")
+    };
+    // TRL PPOConfig: num_ppo_epochs 4, gamma 1, lam 0.95, cliprange 0.2, cliprange_value 0.2,
+    // vf_coef 0.1, kl_coef 0.05; whitening on.
+    assert_eq!(p.prompts_per_step, 4);
+    assert_eq!((p.ppo_epochs, p.gamma, p.lam), (4, 1.0, 0.95));
+    assert_eq!((p.cliprange, p.cliprange_value, p.vf_coef), (0.2, 0.2, 0.1));
+    assert_eq!(p.kl_controller().unwrap(), KlCoef::Fixed(0.05));
+    assert!(p.whiten_advantages && !p.adap_kl_ctrl);
+    assert_eq!(parse(&cfg.to_toml().unwrap(), "saved", &[]).unwrap(), cfg);
+    let adaptive = ppo(&["ppo.adap_kl_ctrl=true", "ppo.target=2.0"]).unwrap();
+    let MethodConfig::Ppo(p) = adaptive.method_config() else {
+        panic!("ppo expected")
+    };
+    assert!(matches!(p.kl_controller().unwrap(),
+        KlCoef::Adaptive(a) if a.coef == 0.05 && a.target == 2.0 && a.horizon == 10000.0));
+
+    let cases: &[(&[&str], &str)] = &[
+        (&["ppo.prompts_per_step=0"], "ppo.prompts_per_step"),
+        (&["ppo.ppo_epochs=0"], "ppo.ppo_epochs"),
+        (&["ppo.gamma=1.5"], "ppo.gamma"),
+        (&["ppo.lam=-0.1"], "ppo.lam"),
+        (&["ppo.cliprange=1.0"], "ppo.cliprange"),
+        (&["ppo.cliprange_value=0.0"], "ppo.cliprange_value"),
+        (&["ppo.vf_coef=-1.0"], "ppo.vf_coef"),
+        (&["ppo.kl_coef=-0.1"], "ppo.kl_coef"),
+        (&["ppo.target=0.0"], "ppo.target"),
+        (&["ppo.horizon=0.0"], "ppo.horizon"),
+        (&["ppo.whiten=true"], "ppo.whiten"),
+        // 4 prompts x 1 completion do not split into updates of 3 x 2.
+        (&["optim.micro_batch_size=3"], "ppo.prompts_per_step"),
+        // The critic is a second adapter on the frozen base.
+        (&["model.train_mode=full"], "model.train_mode"),
+        (&["grpo.beta=0.1"], "grpo"),
+    ];
+    for (overrides, want) in cases {
+        let (key, origin) = key_of(ppo(overrides));
+        assert_eq!(&key, want, "for {overrides:?}");
+        assert!(
+            origin.starts_with("--set ") || origin.starts_with("ppo.toml"),
+            "{origin}"
+        );
+    }
+    // A [ppo] table in a GRPO config is named.
+    assert_eq!(key_of(set(&["ppo.gamma=0.9"])).0, "ppo");
+}
+
+#[test]
+fn shipped_ppo_configs_validate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for (file, device) in [
+        ("configs/ablation/cpu/ppo.toml", "cpu"),
+        ("configs/study/ppo-r1-distill-14b.toml", "cuda"),
+    ] {
+        let cfg = caugym_train::config::load(&root.join(file), &[])
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(cfg.method, MethodKind::Ppo, "{file}");
+        assert_eq!(cfg.model.device, device, "{file}");
+        assert!(
+            matches!(cfg.method_config(), MethodConfig::Ppo(_)),
+            "{file}"
+        );
+    }
+    let cpu = caugym_train::config::load(&root.join("configs/ablation/cpu/ppo.toml"), &[]).unwrap();
+    assert_eq!(
+        cpu.model.init_adapter.as_deref(),
+        Some(std::path::Path::new("runs/demo/sft/final"))
+    );
 }

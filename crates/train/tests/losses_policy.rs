@@ -6,7 +6,8 @@ mod common;
 
 use candle_core::Tensor;
 use caugym_train::losses::{
-    ClipRange, KlEstimator, PolicyBatch, ValueBatch, kl, kl_loss, policy_clip, value_clip,
+    ClipRange, KlEstimator, PolicyBatch, ValueBatch, explained_variance, kl, kl_loss, policy_clip,
+    value_clip,
 };
 use caugym_train::metrics::*;
 use caugym_train::{AggNorm, Error, LossAgg};
@@ -426,6 +427,33 @@ fn value_clip_hand_computed() {
         1e-12,
         "ev",
     );
+}
+
+#[test]
+fn explained_variance_hand_computed() {
+    // Masked tokens (V, R): (1, 2), (2, 2), (3, 1); the rest is masked out and must not count.
+    // Var(R) of 2, 2, 1: mean 5/3, ((1/3)² + (1/3)² + (2/3)²) / 3 = 2/9.
+    // R - V = 1, 0, -2: mean -1/3, ((4/3)² + (1/3)² + (5/3)²) / 3 = 14/9.
+    // EV = 1 - (14/9) / (2/9) = -6 (worse than predicting the mean return).
+    let m = t2(&[1.0, 1.0, 0.0, 1.0, 0.0, 0.0], 2, 3);
+    let r = t2(&[2.0, 2.0, 0.0, 1.0, 5.0, 5.0], 2, 3);
+    let v = t2(&[1.0, 2.0, 0.0, 3.0, 9.0, 9.0], 2, 3);
+    let ev = explained_variance(&v, &r, &m).unwrap().unwrap();
+    assert_close1(ev, -6.0, 1e-12, "hand example");
+    // A perfect critic explains everything; predicting the mean return (5/3) explains nothing;
+    // f32 values against f64 returns are compared in f64.
+    assert_close1(
+        explained_variance(&r, &r, &m).unwrap().unwrap(),
+        1.0,
+        1e-12,
+        "perfect",
+    );
+    let mean = Tensor::full(5.0f32 / 3.0, (2, 3), &candle_core::Device::Cpu).unwrap();
+    let ev = explained_variance(&mean, &r, &m).unwrap().unwrap();
+    assert_close1(ev, 0.0, 1e-6, "mean predictor");
+    // Constant returns: undefined.
+    let flat_r = t2(&[1.0; 6], 2, 3);
+    assert_eq!(explained_variance(&v, &flat_r, &m).unwrap(), None);
 }
 
 #[test]

@@ -13,8 +13,6 @@ pub enum Status {
     Below,
     /// A measurement or fact without a pass/fail bar.
     Info,
-    /// A step not run (not wired yet, or not applicable here).
-    Skip,
 }
 
 impl Status {
@@ -24,7 +22,6 @@ impl Status {
             Status::Fail => "FAIL",
             Status::Below => "BELOW",
             Status::Info => "",
-            Status::Skip => "SKIP",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! (TRL's one-config-per-method over a thin shared base; verl's two-stage validation).
 //!
 //! ```toml
-//! method = "grpo"          # sft | grpo
+//! method = "grpo"          # sft | grpo | ppo
 //! seed = 0
 //! [model]   path = "..."   # + dtype, device, train_mode, init_adapter, kernels,
 //!                          #   activation_checkpointing
@@ -28,6 +28,7 @@ mod lora;
 mod model;
 mod optim;
 mod overrides;
+mod ppo;
 mod sft;
 
 use std::path::Path;
@@ -43,12 +44,13 @@ pub use lora::LoraSection;
 pub use model::{KernelsPath, ModelConfig, TrainModeName, WeightDType};
 pub use optim::OptimConfig;
 pub use overrides::Override;
+pub use ppo::PpoConfig;
 pub use sft::{SftConfig, SftTarget};
 
 use crate::{Error, Result};
 use check::fail;
 
-/// The post-training methods (DPO, KTO and PPO join here).
+/// The post-training methods (DPO and KTO join here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MethodKind {
@@ -56,6 +58,8 @@ pub enum MethodKind {
     Sft,
     /// Group Relative Policy Optimisation (`[grpo]`).
     Grpo,
+    /// Proximal Policy Optimisation with a critic (`[ppo]`).
+    Ppo,
 }
 
 impl MethodKind {
@@ -64,6 +68,7 @@ impl MethodKind {
         match self {
             MethodKind::Sft => "sft",
             MethodKind::Grpo => "grpo",
+            MethodKind::Ppo => "ppo",
         }
     }
 }
@@ -75,6 +80,8 @@ pub enum MethodConfig<'a> {
     Sft(&'a SftConfig),
     /// `[grpo]`.
     Grpo(&'a GrpoConfig),
+    /// `[ppo]`.
+    Ppo(&'a PpoConfig),
 }
 
 /// A whole run configuration. Build it with [`load`] or [`parse`]; both validate it and fill
@@ -82,7 +89,7 @@ pub enum MethodConfig<'a> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
-    /// The post-training method: `sft` or `grpo`. Required. Only that method's table may appear.
+    /// The post-training method: `sft`, `grpo` or `ppo`. Required. Only that method's table may appear.
     pub method: MethodKind,
     /// Seed of every random draw of the run (data order, sampling, LoRA init and dropout): the
     /// same config and seed give the same metrics, bit for bit, also across `--resume`.
@@ -117,6 +124,9 @@ pub struct TrainConfig {
     /// `[grpo]`, for `method = "grpo"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grpo: Option<GrpoConfig>,
+    /// `[ppo]`, for `method = "ppo"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ppo: Option<PpoConfig>,
 }
 
 /// Reads, overrides, deserialises and validates a config file.
@@ -162,12 +172,17 @@ pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<TrainConf
 impl TrainConfig {
     /// The method's table.
     pub fn method_config(&self) -> MethodConfig<'_> {
-        match (self.method, &self.sft, &self.grpo) {
-            (MethodKind::Grpo, _, Some(g)) => MethodConfig::Grpo(g),
-            (MethodKind::Sft, Some(s), _) => MethodConfig::Sft(s),
-            // `normalise` fills the table; a hand-built config without it gets the defaults.
-            (MethodKind::Grpo, _, None) => MethodConfig::Grpo(default_grpo()),
-            (MethodKind::Sft, None, _) => MethodConfig::Sft(default_sft()),
+        // `normalise` fills the table; a hand-built config without it gets the defaults.
+        match self.method {
+            MethodKind::Sft => {
+                MethodConfig::Sft(self.sft.as_ref().unwrap_or_else(|| default_sft()))
+            }
+            MethodKind::Grpo => {
+                MethodConfig::Grpo(self.grpo.as_ref().unwrap_or_else(|| default_grpo()))
+            }
+            MethodKind::Ppo => {
+                MethodConfig::Ppo(self.ppo.as_ref().unwrap_or_else(|| default_ppo()))
+            }
         }
     }
 
@@ -178,10 +193,15 @@ impl TrainConfig {
 
     /// Fills the method's table with defaults; rejects the table of another method.
     fn normalise(&mut self) -> Result<()> {
-        let foreign = match self.method {
-            MethodKind::Sft => self.grpo.is_some().then_some("grpo"),
-            MethodKind::Grpo => self.sft.is_some().then_some("sft"),
-        };
+        let tables = [
+            ("sft", self.sft.is_some()),
+            ("grpo", self.grpo.is_some()),
+            ("ppo", self.ppo.is_some()),
+        ];
+        let foreign = tables
+            .into_iter()
+            .find(|&(name, present)| present && name != self.method.name())
+            .map(|(name, _)| name);
         if let Some(other) = foreign {
             return fail(
                 other,
@@ -198,6 +218,9 @@ impl TrainConfig {
             }
             MethodKind::Grpo => {
                 self.grpo.get_or_insert_with(GrpoConfig::default);
+            }
+            MethodKind::Ppo => {
+                self.ppo.get_or_insert_with(PpoConfig::default);
             }
         }
         Ok(())
@@ -216,7 +239,34 @@ impl TrainConfig {
         match self.method_config() {
             MethodConfig::Sft(s) => s.validate(),
             MethodConfig::Grpo(g) => self.validate_grpo(g),
+            MethodConfig::Ppo(p) => self.validate_ppo(p),
         }
+    }
+
+    fn validate_ppo(&self, p: &PpoConfig) -> Result<()> {
+        p.validate()?;
+        if self.model.train_mode == TrainModeName::Full {
+            return fail(
+                "model.train_mode",
+                "PPO needs \"lora\": the critic owns a second adapter on the shared frozen \
+                 base, and the KL reference is that base with adapters disabled",
+            );
+        }
+        let per_update = self.optim.update_batch_size();
+        let completions = p.prompts_per_step * self.rollout.num_generations;
+        if !completions.is_multiple_of(per_update) {
+            return fail(
+                "ppo.prompts_per_step",
+                format!(
+                    "{} prompts x {} generations = {completions} completions do not split into \
+                     mini-batches of optim.micro_batch_size x \
+                     optim.gradient_accumulation_steps = {per_update}; make the product divide \
+                     the completions",
+                    p.prompts_per_step, self.rollout.num_generations,
+                ),
+            );
+        }
+        Ok(())
     }
 
     fn validate_grpo(&self, g: &GrpoConfig) -> Result<()> {
@@ -271,6 +321,11 @@ fn default_sft() -> &'static SftConfig {
 fn default_grpo() -> &'static GrpoConfig {
     static D: std::sync::OnceLock<GrpoConfig> = std::sync::OnceLock::new();
     D.get_or_init(GrpoConfig::default)
+}
+
+fn default_ppo() -> &'static PpoConfig {
+    static D: std::sync::OnceLock<PpoConfig> = std::sync::OnceLock::new();
+    D.get_or_init(PpoConfig::default)
 }
 
 /// The rollout crate names its keys without the table; add it.

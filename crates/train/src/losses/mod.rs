@@ -17,7 +17,7 @@ pub use kl::{KlEstimator, kl, kl_loss};
 pub use kto::{KtoBatch, KtoParams, kto};
 pub use policy::{ClipRange, PolicyBatch, policy_clip};
 pub use sft::sft_nll;
-pub use value::{ValueBatch, value_clip};
+pub use value::{ValueBatch, explained_variance, value_clip};
 
 use candle_core::Tensor;
 

@@ -76,6 +76,19 @@ pub fn value_clip(
     Ok((loss, out))
 }
 
+/// `1 - Var(R - V) / Var(R)` over the masked tokens of `[B, T]` values and returns (biased
+/// variances, in f64): 1 for a perfect critic, 0 for one that predicts the mean return, negative
+/// for one worse than that. `None` when the returns do not vary (the ratio is undefined).
+pub fn explained_variance(values: &Tensor, returns: &Tensor, mask: &Tensor) -> Result<Option<f64>> {
+    dims2("values", values)?;
+    same("returns", returns, values)?;
+    let m = mask_like(mask, values)?;
+    let ret = returns.detach().to_dtype(values.dtype())?;
+    let (var_ret, var_res) = explained_variance_parts(&values.detach(), &ret, &m)?;
+    let v = metrics::read_scalars(&[&var_ret, &var_res])?;
+    Ok((v[0] > 0.0).then(|| 1.0 - v[1] / v[0]))
+}
+
 /// Biased masked variances of `R` and of `R - V` (the `n` cancels in the ratio), in f64.
 fn explained_variance_parts(v: &Tensor, ret: &Tensor, m: &Tensor) -> Result<(Tensor, Tensor)> {
     let m = m.to_dtype(DType::F64)?;

@@ -17,6 +17,7 @@ mod progress;
 pub mod reducer;
 pub mod rng;
 mod update;
+pub mod weights;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -29,6 +30,7 @@ pub use checkpoint::TrainerState;
 pub use progress::headline;
 pub use reducer::{GradReducer, SingleProcess};
 pub use rng::{RngState, derive_seed, step_rng};
+pub use weights::{RunWeights, run_weights};
 
 use crate::config::{LoggingConfig, OptimConfig, OutputConfig, TrainConfig};
 use crate::metrics::{self, Metrics};

@@ -24,8 +24,8 @@ use super::collate::{LossOn, Row, pad};
 use super::examples::Example;
 use super::order::EpochOrder;
 use super::policy::Policy;
-use super::prompts::PromptStyle;
-use super::rollouts::{PromptItem, rollout_metrics, sample, samples, score};
+use super::rollouts::{PromptItem, gold_prompts, rollout_metrics, sample, samples, score};
+use crate::Result;
 use crate::advantages::{AdvScale, grpo as group_advantages};
 use crate::agg::{AggNorm, LossAgg};
 use crate::config::{GrpoConfig, TrainConfig};
@@ -33,7 +33,6 @@ use crate::losses::{ClipRange, KlEstimator, PolicyBatch, kl_loss, policy_clip};
 use crate::metrics::{self, Metrics};
 use crate::params::NamedVar;
 use crate::runner::{Method, Round, Sample, Update, derive_seed};
-use crate::{Error, Result};
 
 /// Advantage epsilon of the std division (TRL's 1e-4; algorithms.md).
 pub const ADVANTAGE_EPS: f64 = 1e-4;
@@ -87,26 +86,7 @@ impl Grpo {
         policy: Policy,
         train: &[Example],
     ) -> Result<Self> {
-        let style = PromptStyle::of(&cfg.data);
-        let prompts = train
-            .iter()
-            .map(|ex| {
-                let item = PromptItem::new(ex, &style, &policy.tokenizer)?;
-                match item.target {
-                    Some(_) => Ok(item),
-                    None => Err(Error::setting(
-                        "data",
-                        format!(
-                            "GRPO needs an `answer` for every example; `{}` has none",
-                            ex.id
-                        ),
-                    )),
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if prompts.is_empty() {
-            return Err(Error::setting("data", "no training prompts"));
-        }
+        let prompts = gold_prompts(&cfg.data, &policy.tokenizer, train, "GRPO")?;
         Ok(Self {
             order: EpochOrder::new(cfg.seed, prompts.len()),
             prompts,

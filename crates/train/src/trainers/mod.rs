@@ -2,10 +2,12 @@
 //! runner. Math lives in the loss library; batching in [`collate`]; data in [`examples`].
 
 pub mod collate;
+pub mod critic;
 pub mod examples;
 pub mod grpo;
 pub mod order;
 pub mod policy;
+pub mod ppo;
 pub mod prompts;
 pub mod rollouts;
 pub mod sft;
@@ -40,6 +42,10 @@ pub fn train(cfg: &TrainConfig, options: RunOptions) -> Result<RunSummary> {
         }
         MethodConfig::Grpo(g) => {
             let mut method = grpo::Grpo::new(cfg, g, policy, &split.train)?;
+            run(&mut method, &settings, &mut SingleProcess, options)
+        }
+        MethodConfig::Ppo(p) => {
+            let mut method = ppo::Ppo::new(cfg, p, policy, &split.train)?;
             run(&mut method, &settings, &mut SingleProcess, options)
         }
     }

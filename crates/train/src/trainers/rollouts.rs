@@ -9,6 +9,7 @@ use caugym_scm::Task;
 use super::examples::Example;
 use super::policy::Policy;
 use super::prompts::PromptStyle;
+use crate::config::DataConfig;
 use crate::metrics::{self, Metrics, Reduce};
 use crate::runner::Sample;
 use crate::{Error, Result};
@@ -50,6 +51,37 @@ impl PromptItem {
             target,
         })
     }
+}
+
+/// The prompts of `train` for an RL method (`method` names it in errors): encoded in the style
+/// `data` asks for, each with its parsed gold, which every example must have.
+pub fn gold_prompts(
+    data: &DataConfig,
+    tokenizer: &Tokenizer,
+    train: &[Example],
+    method: &str,
+) -> Result<Vec<PromptItem>> {
+    let style = PromptStyle::of(data);
+    let prompts = train
+        .iter()
+        .map(|ex| {
+            let item = PromptItem::new(ex, &style, tokenizer)?;
+            match item.target {
+                Some(_) => Ok(item),
+                None => Err(Error::setting(
+                    "data",
+                    format!(
+                        "{method} needs an `answer` for every example; `{}` has none",
+                        ex.id
+                    ),
+                )),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if prompts.is_empty() {
+        return Err(Error::setting("data", "no training prompts"));
+    }
+    Ok(prompts)
 }
 
 /// Samples `sampling.num_generations` completions of each item (prompt-major) with LoRA dropout

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The CPU ablation in one command: build the release binary, make the tiny model, train the
+# shared SFT warm start, train every arm in configs/ablation/cpu/, evaluate all of them (and the
+# warm start itself) on the same generated CauGym sets with the same sampling settings, and print
+# the method x set table. Output: runs/ablation/cpu/report/{ablation.md,ablation.json,plots/}.
+#
+# Usage: scripts/ablation.sh [extra `caugym ablate` flags, e.g. --limit 10]
+# Environment: PREPARE (the warm-start config; default configs/demo/sft.toml, else the stand-in
+# configs/ablation/warm-start.toml), ITEMS (items per evaluation set, default 12), N (samples per
+# item, default 2), CAUGYM (a caugym binary to use instead of building one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PREPARE=${PREPARE:-configs/demo/sft.toml}
+[[ -f "$PREPARE" ]] || PREPARE=configs/ablation/warm-start.toml
+ITEMS=${ITEMS:-12}
+N=${N:-2}
+OUT=runs/ablation/cpu
+SETS_DIR=$OUT/sets
+start=$(date +%s)
+if [[ -n ${CAUGYM:-} ]]; then
+  BIN=$CAUGYM # a binary built already
+else
+  # The path cargo reports (a CARGO_TARGET_DIR elsewhere than ./target included).
+  BIN=$(cargo build --release --bin caugym --message-format=json \
+    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
+fi
+
+# The tiny model the warm start names in [model] path (created once).
+model=$(awk '/^\[model\]/{m=1;next} /^\[/{m=0} m && $1=="path"{gsub(/"/,"",$3); print $3; exit}' "$PREPARE")
+if [[ ! -f $model/config.json ]]; then
+  "$BIN" init-model --size tiny --seed 0 --out "$model"
+fi
+
+# Evaluation sets: generated items (a seed no training config uses), in the benchmark's layout.
+mkdir -p "$SETS_DIR"
+for variant in base omitted deconfounding; do
+  [[ -f $SETS_DIR/$variant.json ]] || "$BIN" gen --variant "$variant" --count "$ITEMS" \
+    --tasks ATE,ETT,PN,PS --nodes 2-3 --seed 7 --format json --output "$SETS_DIR/$variant.json"
+done
+
+"$BIN" ablate configs/ablation/cpu/*.toml --prepare "$PREPARE" --base \
+  --data-dir "$SETS_DIR" --sets base,omitted,deconfounding \
+  --n "$N" --temperature 0.6 --top-p 0.95 --max-new-tokens 32 \
+  --out "$OUT/report" "$@"
+echo "CPU ablation: $(( $(date +%s) - start )) s in all (build included)" >&2
