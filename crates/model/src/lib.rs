@@ -15,6 +15,7 @@ pub mod bpe_train;
 pub mod chat;
 pub mod config;
 mod error;
+mod fused;
 pub mod init;
 pub mod init_corpus;
 pub mod kv_cache;
