@@ -88,6 +88,12 @@ fn sample(model: &Qwen2, name: &str, (b, prompt, new): (usize, usize, usize)) ->
 }
 
 fn main() -> Res<()> {
+    // SAFETY: first statement of main, no other thread exists yet.
+    let rt = unsafe { caugym_model::threads::init_cpu_runtime() };
+    eprintln!(
+        "{rt:?}, CANDLE_NUM_THREADS={:?}",
+        std::env::var("CANDLE_NUM_THREADS").ok()
+    );
     let args: Vec<String> = std::env::args().collect();
     let name = args.get(1).map(String::as_str).unwrap_or("tiny");
     let what = args.get(2).map(String::as_str).unwrap_or("all");

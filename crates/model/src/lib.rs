@@ -9,6 +9,7 @@
 //! - [`kv_cache`]: batched incremental decoding on a preallocated cache.
 //! - [`loader`], [`peft`], [`init`]: HF checkpoints, the PEFT adapter format, random checkpoints.
 //! - [`tokenizer`], [`chat`], [`bpe_train`]: HF tokenizers, Jinja chat templates, BPE training.
+//! - [`threads`]: process settings for CPU training (candle's threads, the allocator).
 
 pub mod adapters;
 pub mod batch;
@@ -17,6 +18,7 @@ pub mod chat;
 pub mod checkpoint;
 pub mod config;
 mod error;
+mod fused;
 pub mod init;
 pub mod init_corpus;
 pub mod kv_cache;
@@ -26,6 +28,7 @@ pub mod logprobs;
 pub mod lora;
 pub mod peft;
 pub mod qwen2;
+pub mod threads;
 pub mod tokenizer;
 
 pub use adapters::TrainMode;

@@ -4,10 +4,14 @@
 //! Two paths share this code. The training path (`no_grad = false`) uses only ops with a
 //! backward: RMSNorm and rope from primitives, a softmax from primitives, matmuls through
 //! [`crate::linear::LinearOp`]. The inference path (`no_grad = true`, used by the KV cache)
-//! detaches the weights and may use candle's fast fused ops, which have no backward.
+//! detaches the weights and may use candle's fast fused ops, which have no backward. On CPU in
+//! f32/f64 the training path uses the fused ops of [`crate::fused`] (one pass each way, with
+//! their own backward) in place of the composed forms, which stay as the path for other devices
+//! and as the tests' reference.
 
 use crate::batch::{Batch, attention_bias, positions};
 use crate::config::Qwen2Config;
+use crate::fused::{self, fused_available};
 use crate::linear::{AdapterMode, Ctx, Linear, Param, check_shape, linear};
 use crate::loader::WeightSource;
 use crate::lora::{LoraConfig, TargetModule};
@@ -131,6 +135,9 @@ impl RmsNorm {
                 self.eps as f32,
             )?);
         }
+        if fused_available(x) && w.dtype() == x.dtype() {
+            return Ok(fused::rms_norm(x, &w, self.eps)?);
+        }
         let dtype = x.dtype();
         // At least f32 (as HF); an f64 model (finite-difference tests) stays f64.
         let x32 = if dtype == DType::F64 {
@@ -158,9 +165,14 @@ pub(crate) struct Mlp {
 
 impl Mlp {
     fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(x, ctx)?.silu()?;
+        let gate = self.gate_proj.forward(x, ctx)?;
         let up = self.up_proj.forward(x, ctx)?;
-        self.down_proj.forward(&(gate * up)?, ctx)
+        let act = if !ctx.no_grad && fused_available(&gate) {
+            fused::silu_mul(&gate, &up)?
+        } else {
+            (gate.silu()? * up)?
+        };
+        self.down_proj.forward(&act, ctx)
     }
 }
 
@@ -217,8 +229,34 @@ impl Attention {
             .contiguous()?)
     }
 
+    /// The training forward on CPU: heads split, rotated and scaled in one op each, one
+    /// masked softmax; every op has a one-pass backward.
+    fn forward_fused(&self, x: &Tensor, sh: &Shared) -> Result<Tensor> {
+        let ctx = &sh.ctx;
+        let (b, t, _) = x.dims3()?;
+        let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let rope = Some((&sh.rope.half.0, &sh.rope.half.1));
+        let scale = 1.0 / (hd as f64).sqrt();
+        let q = fused::split_heads(&self.q_proj.forward(x, ctx)?, nh, hd, scale, rope)?;
+        let k = fused::split_heads(&self.k_proj.forward(x, ctx)?, nkv, hd, 1.0, rope)?;
+        let v = fused::split_heads(&self.v_proj.forward(x, ctx)?, nkv, hd, 1.0, None)?;
+        // As in `forward`: the query heads of a KV group share one batched matmul.
+        let q = q.reshape((b, nkv, (nh / nkv) * t, hd))?;
+        let scores = q.matmul(&k.t()?)?;
+        let probs = fused::masked_softmax(&scores, &sh.bias, t)?;
+        let out = probs
+            .matmul(&v)?
+            .reshape((b, nh, t, hd))?
+            .transpose(1, 2)?
+            .reshape((b, t, nh * hd))?;
+        self.o_proj.forward(&out, ctx)
+    }
+
     fn forward(&self, x: &Tensor, sh: &Shared, cache: Option<LayerCache>) -> Result<Tensor> {
         let ctx = &sh.ctx;
+        if cache.is_none() && !ctx.no_grad && fused_available(x) {
+            return self.forward_fused(x, sh);
+        }
         let (b, t, _) = x.dims3()?;
         let (nh, nkv, hd) = (self.num_heads, self.num_kv_heads, self.head_dim);
         let groups = nh / nkv;
