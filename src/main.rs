@@ -51,6 +51,9 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // SAFETY: the first statement of main, before any thread exists (see the function's doc):
+    // candle's element-wise ops run inline on small machines instead of spin-waiting pools.
+    unsafe { caugym_model::threads::init_cpu_runtime() };
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         Command::Gen(args) => cmd::r#gen::run(args),

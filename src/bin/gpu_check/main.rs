@@ -105,7 +105,12 @@ fn run(args: &Args, table: &mut Table) -> Result<()> {
     }
 
     if args.no_model {
-        table.push("model", "train step, decode", "skipped (--no-model)", Status::Info);
+        table.push(
+            "model",
+            "train step, decode",
+            "skipped (--no-model)",
+            Status::Info,
+        );
     } else {
         let shape = match args.device {
             DeviceArg::Cuda => hooks::HookShape::r1_distill_14b(),
