@@ -64,18 +64,31 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> Result<()> {
     let loaded = model_args::load(&args.model)?;
     let settings = settings(&args);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let mut results = Vec::new();
     for spec in &args.sets {
         let set = resolve_set(spec, &args.data_dir)?;
-        let r = evaluate_set(&loaded.model, &loaded.tokenizer, loaded.mode(), &set, &settings)
-            .with_context(|| format!("evaluating {}", set.path.display()))?;
-        write_responses(&args.out.join(format!("{}.responses.jsonl", r.name)), &r.responses)?;
+        let r = evaluate_set(
+            &loaded.model,
+            &loaded.tokenizer,
+            loaded.mode(),
+            &set,
+            &settings,
+        )
+        .with_context(|| format!("evaluating {}", set.path.display()))?;
+        write_responses(
+            &args.out.join(format!("{}.responses.jsonl", r.name)),
+            &r.responses,
+        )?;
         results.push(r);
     }
     let table = table(&results);
     let report = report_json(&args, &results)?;
-    write(&args.out.join("report.json"), &serde_json::to_string_pretty(&report)?)?;
+    write(
+        &args.out.join("report.json"),
+        &serde_json::to_string_pretty(&report)?,
+    )?;
     write(&args.out.join("report.md"), &table)?;
     if args.json {
         println!("{report}");
@@ -97,7 +110,11 @@ fn settings(args: &EvalArgs) -> EvalSettings {
         },
         seed: args.seed,
         style: PromptStyle {
-            format: if args.raw { PromptFormat::Raw } else { PromptFormat::Chat },
+            format: if args.raw {
+                PromptFormat::Raw
+            } else {
+                PromptFormat::Chat
+            },
             system: args.system.clone(),
         },
         limit: args.limit,
@@ -124,7 +141,10 @@ fn report_json(args: &EvalArgs, results: &[SetResult]) -> Result<serde_json::Val
 }
 
 fn table(results: &[SetResult]) -> String {
-    let rows: Vec<(&str, &Report)> = results.iter().map(|r| (r.name.as_str(), &r.report)).collect();
+    let rows: Vec<(&str, &Report)> = results
+        .iter()
+        .map(|r| (r.name.as_str(), &r.report))
+        .collect();
     task_set_table(&rows)
 }
 

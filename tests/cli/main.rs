@@ -5,3 +5,4 @@ mod data;
 mod generate;
 mod model;
 mod score;
+mod train;
