@@ -586,3 +586,76 @@ fn eval_saves_responses_and_reports_what_score_computes() {
     // The SFT model learned the form and one of the two values: neither 0 nor 1.
     assert!(accuracy > 0.0 && accuracy < 1.0, "accuracy {accuracy}");
 }
+
+/// Every `.toml` under `configs/`, recursively, sorted.
+fn shipped_configs() -> Vec<std::path::PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs"),
+        &mut out,
+    );
+    out.sort();
+    out
+}
+
+#[test]
+fn every_shipped_config_parses_and_validates() {
+    let configs = shipped_configs();
+    let names: Vec<String> = configs
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for expected in ["sft.toml", "grpo.toml", "grpo-r1-distill-14b.toml"] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} not in {names:?}"
+        );
+    }
+    // Parsing validates every rule that needs no model or GPU (a CUDA device is only opened
+    // when the run starts).
+    let loaded: Vec<_> = configs
+        .iter()
+        .map(|p| {
+            caugym_train::config::load(p, &[]).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        })
+        .collect();
+    let by_name = |n: &str| &loaded[names.iter().position(|x| x == n).unwrap()];
+
+    // The demo: GRPO's base is the SFT run's exported checkpoint.
+    let (sft, grpo) = (by_name("sft.toml"), by_name("grpo.toml"));
+    assert_eq!(sft.method, caugym_train::config::MethodKind::Sft);
+    assert_eq!(grpo.method, caugym_train::config::MethodKind::Grpo);
+    assert_eq!(
+        std::path::Path::new(&grpo.model.path),
+        sft.output.output_dir.join("final")
+    );
+    assert_eq!(sft.model.device, "cpu");
+
+    // The study's setting on a GPU node.
+    let big = by_name("grpo-r1-distill-14b.toml");
+    assert_eq!(big.model.path, "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B");
+    assert_eq!(big.model.dtype, caugym_train::config::WeightDType::Bf16);
+    assert_eq!(big.model.kernels, caugym_train::config::KernelsPath::Fused);
+    assert!(big.model.device.starts_with("cuda"));
+    assert_eq!(big.model.train_mode, caugym_train::config::TrainModeName::Lora);
+    assert_eq!(big.lora.r, 64);
+    assert_eq!(big.lora.target_modules.resolve().len(), 7);
+    let caugym_train::config::MethodConfig::Grpo(g) = big.method_config() else {
+        panic!("grpo expected")
+    };
+    assert_eq!(big.rollout.num_generations, 8);
+    assert_eq!((g.beta, g.epsilon), (0.001, 0.2));
+    let generate = big.data.generate.as_ref().unwrap();
+    assert_eq!(generate.nodes, [10, 10]);
+    assert!(!generate.instruction && generate.step_by_step);
+}
