@@ -148,6 +148,9 @@ fn table(results: &[SetResult]) -> String {
     task_set_table(&rows)
 }
 
+/// Writes `text` to a temporary file beside `path`, then renames it: a report is whole or absent.
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
