@@ -39,6 +39,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let summary =
         train(&cfg, options).with_context(|| format!("training with {}", args.config.display()))?;
+    if summary.resumed_from > 0 {
+        eprintln!("resumed from step {}", summary.resumed_from);
+    }
     eprintln!(
         "done: step {} ({}); weights in {}",
         summary.last_step,

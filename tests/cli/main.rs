@@ -10,3 +10,4 @@ mod model;
 mod plot;
 mod score;
 mod tiny_run;
+mod train;

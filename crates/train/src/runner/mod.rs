@@ -355,7 +355,18 @@ fn resume<M: Method>(
             path: dir,
             reason: format!(
                 "`{key}` differs from the checkpoint's config, so the run would not continue \
-                 exactly; resume with the same config (only [logging] may change)"
+                 exactly; resume with the same config (only [logging] and optim.max_steps may \
+                 change)"
+            ),
+        });
+    }
+    if state.step > settings.optim.max_steps {
+        return Err(Error::Checkpoint {
+            path: dir,
+            reason: format!(
+                "the checkpoint is at step {}, past optim.max_steps = {}; raise optim.max_steps \
+                 to continue the run",
+                state.step, settings.optim.max_steps
             ),
         });
     }
@@ -401,7 +412,11 @@ fn clear_previous_run(run_dir: &Path, overwrite: bool) -> Result<()> {
 }
 
 /// The first dotted key whose value differs between two configs, ignoring `[logging]` and
-/// `output.overwrite_output_dir` (they do not change results).
+/// `output.overwrite_output_dir` (they do not change results) and `optim.max_steps`: a run
+/// stopped at step k (by `max_steps = k`, or killed) continues to the new end. The steps after
+/// k then equal an uninterrupted run's when the learning rate does not depend on `max_steps`
+/// (a constant schedule, warmup included); under a cosine the schedule is stretched to the new
+/// end from step k + 1 on, as in a run extended on purpose.
 fn config_difference(saved: &str, current: &str) -> Option<String> {
     let flat = |text: &str| {
         let mut out = std::collections::BTreeMap::new();
@@ -409,7 +424,9 @@ fn config_difference(saved: &str, current: &str) -> Option<String> {
             flatten("", &toml::Value::Table(table), &mut out);
         }
         out.retain(|k: &String, _| {
-            !k.starts_with("logging.") && k != "output.overwrite_output_dir"
+            !k.starts_with("logging.")
+                && k != "output.overwrite_output_dir"
+                && k != "optim.max_steps"
         });
         out
     };
