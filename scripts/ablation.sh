@@ -5,15 +5,13 @@
 # the method x set table. Output: runs/ablation/cpu/report/{ablation.md,ablation.json,plots/}.
 #
 # Usage: scripts/ablation.sh [extra `caugym ablate` flags, e.g. --limit 10]
-# Environment: PREPARE (the warm-start config; default configs/demo/sft.toml, else the stand-in
-# configs/ablation/warm-start.toml), ITEMS (items per evaluation set, default 12), N (samples per
-# item, default 2), CAUGYM (a caugym binary to use instead of building one).
+# Environment: ITEMS (items per evaluation set, default 20), N (samples per item, default 2),
+# CAUGYM (a caugym binary to use instead of building one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PREPARE=${PREPARE:-configs/demo/sft.toml}
-[[ -f "$PREPARE" ]] || PREPARE=configs/ablation/warm-start.toml
-ITEMS=${ITEMS:-12}
+PREPARE=configs/demo/sft.toml
+ITEMS=${ITEMS:-20}
 N=${N:-2}
 OUT=runs/ablation/cpu
 SETS_DIR=$OUT/sets
@@ -26,17 +24,23 @@ else
     | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 fi
 
-# The tiny model the warm start names in [model] path (created once).
-model=$(awk '/^\[model\]/{m=1;next} /^\[/{m=0} m && $1=="path"{gsub(/"/,"",$3); print $3; exit}' "$PREPARE")
-if [[ ! -f $model/config.json ]]; then
-  "$BIN" init-model --size tiny --seed 0 --out "$model"
+# The shared first stage, as scripts/demo.sh makes it (skipped when it exists): the demo's
+# training items, the tiny model with its tokenizer fitted to them; `--prepare` below trains the
+# SFT warm start (configs/demo/sft.toml -> runs/demo/sft/final) unless it is there already.
+if [[ ! -f runs/demo/train.jsonl ]]; then
+  mkdir -p runs/demo
+  "$BIN" gen --tasks ATE,PN,PS --nodes 2-3 --count 1500 --seed 1 --output runs/demo/train.jsonl
+fi
+if [[ ! -f runs/demo/model/config.json ]]; then
+  "$BIN" init-model --size tiny --seed 0 --vocab 1024 --corpus runs/demo/train.jsonl \
+    --out runs/demo/model
 fi
 
-# Evaluation sets: generated items (a seed no training config uses), in the benchmark's layout.
+# Evaluation sets: the demo's task mix, a seed no training data uses, three CauGym variants.
 mkdir -p "$SETS_DIR"
 for variant in base omitted deconfounding; do
   [[ -f $SETS_DIR/$variant.json ]] || "$BIN" gen --variant "$variant" --count "$ITEMS" \
-    --tasks ATE,ETT,PN,PS --nodes 2-3 --seed 7 --format json --output "$SETS_DIR/$variant.json"
+    --tasks ATE,PN,PS --nodes 2-3 --seed 7 --format json --output "$SETS_DIR/$variant.json"
 done
 
 "$BIN" ablate configs/ablation/cpu/*.toml --prepare "$PREPARE" --base \

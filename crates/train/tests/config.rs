@@ -364,8 +364,41 @@ fn shipped_ppo_configs_validate() {
         );
     }
     let cpu = caugym_train::config::load(&root.join("configs/ablation/cpu/ppo.toml"), &[]).unwrap();
-    assert_eq!(
-        cpu.model.init_adapter.as_deref(),
-        Some(std::path::Path::new("runs/demo/sft/final"))
-    );
+    assert_eq!(cpu.model.path, "runs/demo/sft/final");
+    assert_eq!(cpu.model.init_adapter, None);
+}
+
+/// The CPU ablation compares methods, so its five arms must differ in nothing else that shapes
+/// what they learn from: the same base, adapter shape, items, prompt format and reward.
+#[test]
+fn cpu_ablation_arms_share_base_data_and_reward() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/ablation/cpu");
+    let mut arms: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    arms.sort();
+    let cfgs: Vec<_> = arms
+        .iter()
+        .map(|p| caugym_train::config::load(p, &[]).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    let mut methods: Vec<_> = cfgs.iter().map(|c| c.method.name()).collect();
+    methods.sort();
+    assert_eq!(methods, ["dpo", "grpo", "kto", "ppo", "sft"]);
+    let first = &cfgs[0];
+    for (path, c) in arms.iter().zip(&cfgs) {
+        let file = path.display();
+        assert_eq!(c.model, first.model, "{file}");
+        assert_eq!(c.lora, first.lora, "{file}");
+        assert_eq!(c.data, first.data, "{file}");
+        assert_eq!(c.reward, first.reward, "{file}");
+        assert_eq!(c.seed, first.seed, "{file}");
+        assert!(
+            c.output.output_dir.ends_with(c.method.name()),
+            "{file}: output {}",
+            c.output.output_dir.display()
+        );
+    }
+    assert_eq!(first.model.path, "runs/demo/sft/final");
 }

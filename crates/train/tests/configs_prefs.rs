@@ -31,9 +31,9 @@ fn the_preference_configs_parse_with_their_settings() {
             // The demo's SFT checkpoint is the base; the reference is the SFT policy.
             assert_eq!(cfg.model.path, "runs/demo/sft/final");
             assert_eq!(cfg.model.device, "cpu");
-            // The generator can make the CPU ablation's items (272 small ones: milliseconds).
+            // The generator can make the CPU ablation's items (256 small ones: milliseconds).
             let split = caugym_train::trainers::examples::load(&cfg.data).unwrap();
-            assert_eq!((split.train.len(), split.held_out.len()), (256, 16));
+            assert_eq!((split.train.len(), split.held_out.len()), (256, 0));
         }
         match cfg.method_config() {
             MethodConfig::Dpo(d) => {
