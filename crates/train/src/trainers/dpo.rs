@@ -12,15 +12,16 @@
 use std::path::Path;
 
 use candle_core::Tensor;
-use caugym_model::{AdapterMode, Batch};
+use caugym_model::Batch;
 use rand_chacha::ChaCha8Rng;
 
-use super::collate::{LossOn, Row, pad};
+use super::collate::Row;
 use super::examples::Example;
 use super::order::EpochOrder;
 use super::policy::Policy;
 use super::prefs::{
-    PrefPair, answer_check, dpo_pairs, encode_row, mine_wrong, reference_logps, source_metrics,
+    PairedBatch, PrefPair, answer_check, dpo_pairs, encode_row, mine_wrong, paired_batch,
+    reference_logps, source_metrics,
 };
 use super::prompts::PromptStyle;
 use crate::Result;
@@ -141,32 +142,13 @@ impl Dpo {
     /// The micro-batch of pairs `picks`.
     fn micro(&self, picks: &[usize], update_pairs: usize, index: u64) -> Result<DpoMicro> {
         let b = picks.len();
-        let rows: Vec<Row> = picks
-            .iter()
-            .map(|&i| self.rows[i].0.clone())
-            .chain(picks.iter().map(|&i| self.rows[i].1.clone()))
-            .collect();
-        let padded = pad(
-            &rows,
-            self.policy.tokenizer.pad_token_id(),
-            LossOn::Completion,
-        )?;
-        let (batch, mask) = self.policy.batch(&padded)?;
         let dev = self.policy.device();
-        let reference = match &self.reference {
-            Some(r) => {
-                let v: Vec<f32> = picks
-                    .iter()
-                    .map(|&i| r[i][0])
-                    .chain(picks.iter().map(|&i| r[i][1]))
-                    .collect();
-                Tensor::from_vec(v, 2 * b, dev)?
-            }
-            None => self
-                .policy
-                .sequence_logps(&batch, &mask, AdapterMode::Disabled)?
-                .detach(),
-        };
+        let PairedBatch {
+            rows,
+            batch,
+            mask,
+            reference,
+        } = paired_batch(&self.policy, &self.rows, self.reference.as_deref(), picks)?;
         let lens: Vec<f32> = rows.iter().map(|r| r.completion.len() as f32).collect();
         let lens = Tensor::from_vec(lens, 2 * b, dev)?;
         Ok(DpoMicro {

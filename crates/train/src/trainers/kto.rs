@@ -13,17 +13,17 @@
 use std::path::Path;
 
 use candle_core::{DType, Tensor};
-use caugym_model::{AdapterMode, Batch};
+use caugym_model::Batch;
 use caugym_reward::CausalReward;
 use rand_chacha::ChaCha8Rng;
 
-use super::collate::{LossOn, Row, pad};
+use super::collate::Row;
 use super::examples::Example;
 use super::order::EpochOrder;
 use super::policy::Policy;
 use super::prefs::{
-    KtoExample, answer_check, encode_row, kto_examples, mine_wrong, mismatched, reference_logps,
-    source_metrics,
+    KtoExample, PairedBatch, answer_check, encode_row, kto_examples, mine_wrong, mismatched,
+    paired_batch, reference_logps, source_metrics,
 };
 use super::prompts::PromptStyle;
 use crate::Result;
@@ -154,32 +154,13 @@ impl Kto {
 
     fn micro(&self, picks: &[usize], update_examples: usize, index: u64) -> Result<KtoMicro> {
         let b = picks.len();
-        let rows: Vec<Row> = picks
-            .iter()
-            .map(|&i| self.rows[i].0.clone())
-            .chain(picks.iter().map(|&i| self.rows[i].1.clone()))
-            .collect();
-        let padded = pad(
-            &rows,
-            self.policy.tokenizer.pad_token_id(),
-            LossOn::Completion,
-        )?;
-        let (batch, mask) = self.policy.batch(&padded)?;
         let dev = self.policy.device();
-        let reference = match &self.reference {
-            Some(r) => {
-                let v: Vec<f32> = picks
-                    .iter()
-                    .map(|&i| r[i][0])
-                    .chain(picks.iter().map(|&i| r[i][1]))
-                    .collect();
-                Tensor::from_vec(v, 2 * b, dev)?
-            }
-            None => self
-                .policy
-                .sequence_logps(&batch, &mask, AdapterMode::Disabled)?
-                .detach(),
-        };
+        let PairedBatch {
+            batch,
+            mask,
+            reference,
+            ..
+        } = paired_batch(&self.policy, &self.rows, self.reference.as_deref(), picks)?;
         let desirable: Vec<f32> = picks
             .iter()
             .map(|&i| f32::from(u8::from(self.examples[i].desirable)))

@@ -8,8 +8,9 @@
 //! rejected = the policy's own wrong sample when mining found one, else a corrupted solution
 //! ([`super::corrupt`]) whose final answer the reward crate scores wrong.
 
+use candle_core::Tensor;
 use caugym_data::Convention;
-use caugym_model::AdapterMode;
+use caugym_model::{AdapterMode, Batch};
 use caugym_reward::{CausalReward, RewardConfig, RewardFn, RewardOutcome, Target};
 use caugym_rollout::GenerationConfig;
 
@@ -386,4 +387,54 @@ pub fn source_metrics<'a>(sources: impl Iterator<Item = &'a Source>) -> Metrics 
         );
     }
     m
+}
+
+/// One forward pass over pairs of rows: the first row of every picked pair, then every second
+/// row (DPO: chosen then rejected; KTO: own completion then its mismatched KL pair), padded
+/// together, with each row's reference log-prob — precomputed, or from the base with adapters
+/// disabled.
+pub struct PairedBatch {
+    /// The rows, firsts then seconds.
+    pub rows: Vec<Row>,
+    /// The padded batch.
+    pub batch: Batch,
+    /// Its completion mask.
+    pub mask: Tensor,
+    /// Reference sequence log-probs, `[2 * picks]`, in row order (detached).
+    pub reference: Tensor,
+}
+
+/// Lays out the pairs `picks` of `rows` as a [`PairedBatch`].
+pub fn paired_batch(
+    policy: &Policy,
+    rows: &[(Row, Row)],
+    reference: Option<&[[f32; 2]]>,
+    picks: &[usize],
+) -> Result<PairedBatch> {
+    let rows: Vec<Row> = picks
+        .iter()
+        .map(|&i| rows[i].0.clone())
+        .chain(picks.iter().map(|&i| rows[i].1.clone()))
+        .collect();
+    let padded = pad(&rows, policy.tokenizer.pad_token_id(), LossOn::Completion)?;
+    let (batch, mask) = policy.batch(&padded)?;
+    let reference = match reference {
+        Some(r) => {
+            let v: Vec<f32> = picks
+                .iter()
+                .map(|&i| r[i][0])
+                .chain(picks.iter().map(|&i| r[i][1]))
+                .collect();
+            Tensor::from_vec(v, rows.len(), policy.device())?
+        }
+        None => policy
+            .sequence_logps(&batch, &mask, AdapterMode::Disabled)?
+            .detach(),
+    };
+    Ok(PairedBatch {
+        rows,
+        batch,
+        mask,
+        reference,
+    })
 }
