@@ -619,11 +619,21 @@ fn shipped_configs() -> Vec<std::path::PathBuf> {
 #[test]
 fn every_shipped_config_parses_and_validates() {
     let configs = shipped_configs();
+    // Paths under configs/ (several directories hold an `sft.toml`).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let names: Vec<String> = configs
         .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .map(|p| p.strip_prefix(&root).unwrap().to_string_lossy().into_owned())
         .collect();
-    for expected in ["sft.toml", "grpo.toml", "grpo-r1-distill-14b.toml"] {
+    for expected in [
+        "demo/sft.toml",
+        "demo/grpo.toml",
+        "grpo-r1-distill-14b.toml",
+        "ablation/cpu/dpo.toml",
+        "ablation/cpu/kto.toml",
+        "ablation/cpu/ppo.toml",
+        "study/ppo-r1-distill-14b.toml",
+    ] {
         assert!(
             names.iter().any(|n| n == expected),
             "{expected} not in {names:?}"
@@ -640,7 +650,7 @@ fn every_shipped_config_parses_and_validates() {
     let by_name = |n: &str| &loaded[names.iter().position(|x| x == n).unwrap()];
 
     // The demo: GRPO's base is the SFT run's exported checkpoint.
-    let (sft, grpo) = (by_name("sft.toml"), by_name("grpo.toml"));
+    let (sft, grpo) = (by_name("demo/sft.toml"), by_name("demo/grpo.toml"));
     assert_eq!(sft.method, caugym_train::config::MethodKind::Sft);
     assert_eq!(grpo.method, caugym_train::config::MethodKind::Grpo);
     assert_eq!(
