@@ -25,7 +25,18 @@ const ELEMS_PER_TASK: usize = 1 << 14;
 
 /// Whether `x`'s device and dtype have the fused ops (CPU, f32 or f64).
 pub(crate) fn fused_available(x: &Tensor) -> bool {
-    x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64)
+    FUSED_CPU_OPS.load(std::sync::atomic::Ordering::Relaxed)
+        && x.device().is_cpu()
+        && matches!(x.dtype(), DType::F32 | DType::F64)
+}
+
+static FUSED_CPU_OPS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Switches the fused CPU training ops of this module on (the default) or off for the whole
+/// process. Off, the CPU runs the composed candle ops every other device runs: what memory
+/// estimates for GPUs count op by op, and a second implementation to compare against.
+pub fn set_fused_cpu_ops(enabled: bool) {
+    FUSED_CPU_OPS.store(enabled, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The float arithmetic the kernels need beyond `WithDType`.

@@ -35,6 +35,7 @@ pub use adapters::TrainMode;
 pub use batch::{Batch, PadSide};
 pub use config::Qwen2Config;
 pub use error::{Error, Result};
+pub use fused::set_fused_cpu_ops;
 pub use kv_cache::KvCache;
 pub use linear::AdapterMode;
 pub use logprobs::{LogprobOptions, TokenLogprobs, sequence_logprobs, token_logprobs};
