@@ -623,7 +623,12 @@ fn every_shipped_config_parses_and_validates() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
     let names: Vec<String> = configs
         .iter()
-        .map(|p| p.strip_prefix(&root).unwrap().to_string_lossy().into_owned())
+        .map(|p| {
+            p.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     for expected in [
         "demo/sft.toml",
