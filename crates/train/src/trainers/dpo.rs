@@ -173,7 +173,7 @@ impl Method for Dpo {
     fn next_round(&mut self, step: u64, _rng: &mut ChaCha8Rng) -> Result<Round<DpoMicro>> {
         self.step = step;
         let per_update = self.micro_batch_size * self.accumulation;
-        let picks = self.order.take((step - 1) * per_update as u64, per_update);
+        let picks = self.order.for_step(step, per_update);
         let micro_batches = picks
             .chunks(self.micro_batch_size)
             .enumerate()

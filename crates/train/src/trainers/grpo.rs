@@ -24,7 +24,9 @@ use super::collate::{LossOn, Row, pad};
 use super::examples::Example;
 use super::order::EpochOrder;
 use super::policy::Policy;
-use super::rollouts::{PromptItem, gold_prompts, rollout_metrics, sample, samples, score};
+use super::rollouts::{
+    PromptItem, gold_prompts, loss_metrics, rollout_metrics, sample, samples, score,
+};
 use crate::Result;
 use crate::advantages::{AdvScale, grpo as group_advantages};
 use crate::agg::{AggNorm, LossAgg};
@@ -277,8 +279,7 @@ impl Method for Grpo {
 
     fn next_round(&mut self, step: u64, rng: &mut ChaCha8Rng) -> Result<Round<GrpoMicro>> {
         self.step = step;
-        let p = self.prompts_per_step;
-        let picks = self.order.take((step - 1) * p as u64, p);
+        let picks = self.order.for_step(step, self.prompts_per_step);
         let prompts = std::mem::take(&mut self.prompts);
         let result = self.round_on(&prompts, &picks, step, rng);
         self.prompts = prompts;
@@ -307,13 +308,13 @@ impl Method for Grpo {
             loss = (loss + (kl * s.beta)?)?;
             metrics.merge(&km);
         }
-        if let Some(h) = &out.entropy {
-            let n = m.norm.total_tokens.max(1) as f64;
-            let e = (h.detach() * &m.mask)?.sum_all()?.to_dtype(DType::F64)?;
-            metrics.insert(metrics::ACTOR_ENTROPY, e.to_scalar::<f64>()? / n);
-        }
-        let total = loss.detach().to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        metrics.insert(metrics::LOSS_TOTAL, total);
+        loss_metrics(
+            &mut metrics,
+            &loss,
+            out.entropy.as_ref(),
+            &m.mask,
+            m.norm.total_tokens,
+        )?;
         Ok((loss, metrics))
     }
 

@@ -45,6 +45,12 @@ impl EpochOrder {
     pub fn take(&mut self, start: u64, count: usize) -> Vec<usize> {
         (0..count as u64).map(|k| self.get(start + k)).collect()
     }
+
+    /// The examples of 1-based optimiser step `step` when every step draws `per_step` of them:
+    /// steps read the stream back to back, so a resumed run draws what it would have drawn.
+    pub fn for_step(&mut self, step: u64, per_step: usize) -> Vec<usize> {
+        self.take((step - 1) * per_step as u64, per_step)
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +74,8 @@ mod tests {
         assert_eq!(b.get(9), e1[2]);
         assert_eq!(b.take(3, 6), [&e0[3..], &e1[..2]].concat());
         assert_ne!(EpochOrder::new(6, 7).take(0, 7), e0);
+        // Step k of 7 examples each is the k-th block of the stream.
+        assert_eq!(b.for_step(2, 7), e1);
+        assert_eq!(b.for_step(1, 7), e0);
     }
 }

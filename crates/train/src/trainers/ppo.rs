@@ -33,7 +33,9 @@ use super::critic::Critic;
 use super::examples::Example;
 use super::order::EpochOrder;
 use super::policy::{ADAPTER, Policy};
-use super::rollouts::{PromptItem, gold_prompts, rollout_metrics, sample, samples, score};
+use super::rollouts::{
+    PromptItem, gold_prompts, loss_metrics, rollout_metrics, sample, samples, score,
+};
 use crate::advantages::{gae, whiten};
 use crate::agg::{AggNorm, LossAgg};
 use crate::config::{PpoConfig, TrainConfig};
@@ -422,8 +424,7 @@ impl Method for Ppo {
 
     fn next_round(&mut self, step: u64, rng: &mut ChaCha8Rng) -> Result<Round<PpoMicro>> {
         self.step = step;
-        let p = self.prompts_per_step;
-        let picks = self.order.take((step - 1) * p as u64, p);
+        let picks = self.order.for_step(step, self.prompts_per_step);
         let prompts = std::mem::take(&mut self.prompts);
         let result = self.round_on(&prompts, &picks, step, rng);
         self.prompts = prompts;
@@ -457,13 +458,13 @@ impl Method for Ppo {
         let (value_loss, vm) = value_clip(&batch, s.cliprange_value, s.agg, &m.norm)?;
         metrics.merge(&vm);
         let loss = (policy_loss + (value_loss * s.vf_coef)?)?;
-        if let Some(h) = &out.entropy {
-            let n = m.norm.total_tokens.max(1) as f64;
-            let e = (h.detach() * &m.mask)?.sum_all()?.to_dtype(DType::F64)?;
-            metrics.insert(metrics::ACTOR_ENTROPY, e.to_scalar::<f64>()? / n);
-        }
-        let total = loss.detach().to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        metrics.insert(metrics::LOSS_TOTAL, total);
+        loss_metrics(
+            &mut metrics,
+            &loss,
+            out.entropy.as_ref(),
+            &m.mask,
+            m.norm.total_tokens,
+        )?;
         Ok((loss, metrics))
     }
 

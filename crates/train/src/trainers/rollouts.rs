@@ -1,6 +1,7 @@
 //! Sampling and scoring completions of prompts with the current policy: GRPO's groups, the
 //! example completions of `samples.jsonl`, and their metrics.
 
+use candle_core::{DType, Tensor};
 use caugym_model::tokenizer::Tokenizer;
 use caugym_reward::{CausalReward, RewardFn, RewardOutcome, RewardSummary, Target};
 use caugym_rollout::{GenerationConfig, Rollout, generate};
@@ -203,4 +204,24 @@ pub fn samples(
             }
         })
         .collect()
+}
+
+/// The metrics GRPO and PPO add after their loss: the micro-batch's share of the update's mean
+/// token entropy (summed over micro-batches by the runner, hence divided by the update's token
+/// count) when the forward computed it, and the total loss.
+pub fn loss_metrics(
+    metrics: &mut Metrics,
+    loss: &Tensor,
+    entropy: Option<&Tensor>,
+    mask: &Tensor,
+    update_tokens: usize,
+) -> Result<()> {
+    if let Some(h) = entropy {
+        let n = update_tokens.max(1) as f64;
+        let e = (h.detach() * mask)?.sum_all()?.to_dtype(DType::F64)?;
+        metrics.insert(metrics::ACTOR_ENTROPY, e.to_scalar::<f64>()? / n);
+    }
+    let total = loss.detach().to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    metrics.insert(metrics::LOSS_TOTAL, total);
+    Ok(())
 }

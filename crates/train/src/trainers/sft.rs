@@ -136,7 +136,7 @@ impl Method for Sft {
     fn next_round(&mut self, step: u64, _rng: &mut ChaCha8Rng) -> Result<Round<SftMicro>> {
         self.step = step;
         let per_update = self.micro_batch_size * self.accumulation;
-        let picks = self.order.take((step - 1) * per_update as u64, per_update);
+        let picks = self.order.for_step(step, per_update);
         let mut parts = Vec::with_capacity(self.accumulation);
         for chunk in picks.chunks(self.micro_batch_size) {
             let rows: Vec<Row> = chunk.iter().map(|&i| self.rows[i].clone()).collect();
