@@ -7,6 +7,7 @@ KV cache (prompt 32, 64 new tokens, batch 1 and 16). Prints one JSON object per 
 usage: bench_model.py SIZE [train|sample|all]   (SIZE: tiny | 100m)
 """
 import json
+import os
 import sys
 import time
 
@@ -33,10 +34,13 @@ def tokens(b, t, vocab, salt):
     return torch.tensor([[(i * 7919 + r * 104729 + salt * 31) % vocab for i in range(t)] for r in range(b)])
 
 
-def train(model, name, b=4, t=256, steps=3):
+WARMUP_STEPS = 2  # as crates/model/examples/bench_model.rs
+
+
+def train(model, name, b=4, t=256, steps=5):
     model.train()
     times = []
-    for step in range(steps + 1):
+    for step in range(steps + WARMUP_STEPS):
         ids = tokens(b, t, model.config.vocab_size, step)
         start = time.perf_counter()
         loss = model(input_ids=ids, labels=ids).loss
@@ -45,7 +49,7 @@ def train(model, name, b=4, t=256, steps=3):
         total = time.perf_counter() - start
         model.zero_grad(set_to_none=True)
         print(f"{name} torch train step {step}: forward {fwd:.3f}s, forward+backward {total:.3f}s", file=sys.stderr)
-        if step > 0:
+        if step >= WARMUP_STEPS:
             times.append((fwd, total))
     step_s = sum(x[1] for x in times) / len(times)
     fwd_s = sum(x[0] for x in times) / len(times)
@@ -77,7 +81,7 @@ def main():
         for b in (1, 16):
             sample(model, name, b)
     if what in ("train", "all"):
-        train(build(name), name, steps=5 if name == "tiny" else 3)
+        train(build(name), name, steps=int(os.environ.get("BENCH_STEPS", "5")))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,14 @@ for line in sys.stdin:
     key = (r["size"], r["bench"], r["batch"])
     rows.setdefault(key, {})[r["impl"]] = r["tokens_per_s"]
 
-print(f"{'size':6} {'bench':28} {'caugym tok/s':>13} {'pytorch tok/s':>14} {'ratio':>7}")
+# caugym on the gemm crate and with OpenBLAS, each as a ratio to PyTorch.
+cols = ["caugym", "caugym+openblas", "pytorch"]
+print(f"{'size':6} {'bench':28} " + " ".join(f"{c + ' tok/s':>21}" for c in cols)
+      + f" {'ratio':>7} {'ratio openblas':>15}")
 for (size, bench, batch), v in sorted(rows.items()):
     what = "forward+backward 4x256" if bench == "train" else f"greedy sampling batch {batch}"
-    c, p = v.get("caugym"), v.get("pytorch")
-    ratio = f"{c / p:.2f}" if c and p else "-"
-    print(f"{size:6} {what:28} {c if c else '-':>13} {p if p else '-':>14} {ratio:>7}")
+    vals = [v.get(c) for c in cols]
+    p = vals[2]
+    ratios = [f"{c / p:.2f}" if c and p else "-" for c in vals[:2]]
+    print(f"{size:6} {what:28} " + " ".join(f"{x if x else '-':>21}" for x in vals)
+          + f" {ratios[0]:>7} {ratios[1]:>15}")

@@ -14,7 +14,7 @@
 
 use candle_core::backend::BackendStorage;
 use candle_core::{
-    CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Storage, Tensor,
+    CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Device, Layout, Shape, Storage, Tensor,
 };
 use candle_core::{WithDType, bail};
 use rayon::prelude::*;
@@ -103,6 +103,23 @@ macro_rules! by_dtype {
     };
 }
 
+/// A zeroed buffer of `n` elements, the zeros written by all cores. `vec![0.0; n]` fills on
+/// the calling thread while the other cores wait, and the kernels below overwrite every element
+/// anyway: that fill was ~2 % of a 100M model's training step (BENCHMARKS.md).
+fn zeroed<T: Real>(n: usize) -> Vec<T> {
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    v.spare_capacity_mut()[..n]
+        .par_chunks_mut(ELEMS_PER_TASK)
+        .for_each(|c| {
+            for x in c {
+                x.write(T::zero());
+            }
+        });
+    // SAFETY: the first `n` elements were all initialised above.
+    unsafe { v.set_len(n) };
+    v
+}
+
 fn to_tensor<T: WithDType>(v: Vec<T>, shape: &Shape) -> candle_core::Result<Tensor> {
     Tensor::from_vec(v, shape, &Device::Cpu)
 }
@@ -117,7 +134,7 @@ struct RmsNormOp {
 
 fn rms_fwd<T: Real>(x: &[T], w: &[T], eps: f64) -> Vec<T> {
     let h = w.len();
-    let mut y = vec![T::zero(); x.len()];
+    let mut y = zeroed(x.len());
     y.par_chunks_mut(h)
         .zip(x.par_chunks(h))
         .with_min_len(rows_per_task(h))
@@ -144,7 +161,7 @@ fn rows_per_task(row_len: usize) -> usize {
 fn rms_bwd<T: Real>(x: &[T], w: &[T], g: &[T], eps: f64, need_w: bool) -> (Vec<T>, Option<Vec<T>>) {
     let h = w.len();
     let rows = rows_per_task(h);
-    let mut dx = vec![T::zero(); x.len()];
+    let mut dx = zeroed(x.len());
     let dw = dx
         .par_chunks_mut(h * rows)
         .zip(x.par_chunks(h * rows))
@@ -251,6 +268,109 @@ pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> candle_core::Result<
 }
 
 // ---------------------------------------------------------------------------------------------
+// Linear with bias
+
+/// `x · wᵀ + b`: the bias is added to the matmul's output in place and its gradient is the
+/// column sum of the output gradient. Composed (`linear` then `broadcast_add`), candle records
+/// two more nodes per projection, whose backward zero-fills and adds two `[.., out]` gradients
+/// and sums the broadcast back with a strided reduction: ~0.3 s of a 100M model's training step
+/// for the q/k/v biases (a `perf` profile, BENCHMARKS.md).
+struct LinearBiasOp;
+
+impl CustomOp3 for LinearBiasOp {
+    fn name(&self) -> &'static str {
+        "caugym-linear-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        fn go<T: Real>(y: &mut [T], b: &[T]) {
+            y.par_chunks_mut(rows_per_task(b.len()) * b.len())
+                .for_each(|rows| {
+                    for row in rows.chunks_mut(b.len()) {
+                        for (y, &b) in row.iter_mut().zip(b) {
+                            *y += b;
+                        }
+                    }
+                });
+        }
+        let (y, shape) = crate::linear::LinearOp::cpu(s1, l1, s2, l2)?;
+        let out = shape.dims().last().copied().unwrap_or(1);
+        if l3.dims() != [out] {
+            bail!("linear: bias is {:?} for {out} outputs", l3.dims());
+        }
+        let y = match y {
+            CpuStorage::F32(mut y) => {
+                go(&mut y, slice::<f32>(s3, l3, "linear bias")?);
+                CpuStorage::F32(y)
+            }
+            CpuStorage::F64(mut y) => {
+                go(&mut y, slice::<f64>(s3, l3, "linear bias")?);
+                CpuStorage::F64(y)
+            }
+            y => bail!("linear bias: f32 or f64 only, got {:?}", y.dtype()),
+        };
+        Ok((y, shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        fn column_sum<T: Real>(g: &Tensor, out: usize) -> candle_core::Result<Tensor> {
+            let sums = with_host::<T, _>(g, "linear bias", |g| {
+                // Rows split over the cores, each task's partial sums added at the end.
+                let partial: Vec<Vec<T>> = g
+                    .par_chunks(rows_per_task(out) * out)
+                    .map(|rows| {
+                        let mut acc = vec![T::zero(); out];
+                        for row in rows.chunks(out) {
+                            for (a, &v) in acc.iter_mut().zip(row) {
+                                *a += v;
+                            }
+                        }
+                        acc
+                    })
+                    .collect();
+                let mut sums = vec![T::zero(); out];
+                for p in partial {
+                    for (s, v) in sums.iter_mut().zip(p) {
+                        *s += v;
+                    }
+                }
+                Ok(sums)
+            })?;
+            to_tensor(sums, &Shape::from(out))
+        }
+        let (gx, gw) = crate::linear::LinearOp.bwd(x, w, res, grad)?;
+        let gb = if b.track_op() {
+            let out = b.elem_count();
+            Some(by_dtype!(grad, "linear bias", column_sum(grad, out))?)
+        } else {
+            None
+        };
+        Ok((gx, gw, gb))
+    }
+}
+
+/// `x · wᵀ + b` for `x [.., in]`, `w [out, in]`, `b [out]`, differentiable in all three.
+pub(crate) fn linear_bias(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, LinearBiasOp)
+}
+
+// ---------------------------------------------------------------------------------------------
 // SiLU(gate) · up
 
 struct SiluMulOp;
@@ -281,7 +401,7 @@ impl CustomOp2 for SiluMulOp {
                 slice::<T>(s1, l1, "silu_mul")?,
                 slice::<T>(s2, l2, "silu_mul")?,
             );
-            let mut y = vec![T::zero(); g.len()];
+            let mut y = zeroed(g.len());
             y.par_chunks_mut(ELEMS_PER_TASK)
                 .zip(
                     g.par_chunks(ELEMS_PER_TASK)
@@ -317,8 +437,8 @@ impl CustomOp2 for SiluMulOp {
             let (dg, du) = with_host::<T, _>(gate, "silu_mul", |x| {
                 with_host::<T, _>(up, "silu_mul", |u| {
                     with_host::<T, _>(grad, "silu_mul", |g| {
-                        let mut dg = vec![T::zero(); x.len()];
-                        let mut du = vec![T::zero(); x.len()];
+                        let mut dg = zeroed(x.len());
+                        let mut du = zeroed(x.len());
                         let n = ELEMS_PER_TASK;
                         dg.par_chunks_mut(n)
                             .zip(du.par_chunks_mut(n))
@@ -421,7 +541,7 @@ impl SplitHeadsOp {
                     )
                 })
             };
-            let mut y = vec![T::zero(); x.len()];
+            let mut y = zeroed(x.len());
             if forward {
                 // Output rows are (b, h, t): read x[b, t, h·d..].
                 y.par_chunks_mut(d)
@@ -554,7 +674,7 @@ impl CustomOp1 for MaskedSoftmaxOp {
                 if bias.len() != b * t * len || rows_per_b % t != 0 {
                     bail!("masked_softmax: bias does not match scores {dims:?} with T = {t}");
                 }
-                let mut y = vec![T::zero(); x.len()];
+                let mut y = zeroed(x.len());
                 y.par_chunks_mut(len)
                     .zip(x.par_chunks(len))
                     .enumerate()
@@ -593,7 +713,7 @@ impl CustomOp1 for MaskedSoftmaxOp {
             let len = x.dim(candle_core::D::Minus1)?;
             let ds = with_host::<T, _>(res, "masked_softmax", |p| {
                 with_host::<T, _>(grad, "masked_softmax", |g| {
-                    let mut ds = vec![T::zero(); p.len()];
+                    let mut ds = zeroed(p.len());
                     ds.par_chunks_mut(len)
                         .zip(p.par_chunks(len).zip(g.par_chunks(len)))
                         .with_min_len(rows_per_task(len))

@@ -13,6 +13,7 @@
 
 pub mod adapters;
 pub mod batch;
+pub mod blas;
 pub mod bpe_train;
 pub mod chat;
 pub mod checkpoint;

@@ -9,7 +9,7 @@
 use crate::lora::LoraAdapter;
 use crate::{Error, Result};
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor, Var};
+use candle_core::{CpuStorage, CustomOp2, Device, Layout, Shape, Storage, Tensor, Var, WithDType};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -90,12 +90,18 @@ impl Ctx<'_> {
 /// `x [.., in] · wᵀ` with `w [out, in]`; backward only for tracked operands.
 pub(crate) struct LinearOp;
 
+/// A storage-level matmul `(lhs, rhs, (batch, m, n, k), lhs layout, rhs layout)`.
+type MatmulFn<'a, S> =
+    &'a dyn Fn(&S, &S, (usize, usize, usize, usize), &Layout, &Layout) -> candle_core::Result<S>;
+
 impl LinearOp {
-    fn fwd<S: BackendStorage>(
+    /// The forward on any backend, `mm` doing the `[m, k] · [k, out]` product.
+    pub(crate) fn fwd<S: BackendStorage>(
         s1: &S,
         l1: &Layout,
         s2: &S,
         l2: &Layout,
+        mm: MatmulFn<'_, S>,
     ) -> candle_core::Result<(S, Shape)> {
         let dims = l1.dims();
         let k = *dims
@@ -112,12 +118,160 @@ impl LinearOp {
         let lhs = Layout::contiguous_with_offset((m, k), l1.start_offset());
         let st = l2.stride();
         let rhs = Layout::new(Shape::from((k, out)), vec![st[1], st[0]], l2.start_offset());
-        let res = s1.matmul(s2, (1, m, out, k), &lhs, &rhs)?;
+        let res = mm(s1, s2, (1, m, out, k), &lhs, &rhs)?;
         let mut out_dims = dims.to_vec();
         if let Some(last) = out_dims.last_mut() {
             *last = out;
         }
         Ok((res, Shape::from(out_dims)))
+    }
+
+    /// The CPU forward ([`cpu_matmul`]).
+    pub(crate) fn cpu(
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        Self::fwd(s1, l1, s2, l2, &cpu_matmul)
+    }
+}
+
+/// `lhs [m, k] · rhs [k, n]` (any strides) into a new row-major `[m, n]` buffer.
+///
+/// candle's CPU matmul zero-fills its output before the gemm overwrites it; in a training step
+/// those fills ran on one core while the other waited (~0.17 s of a 100M step). Here the gemm
+/// writes into uninitialised capacity instead.
+fn gemm_fresh<T: WithDType>(
+    (m, n, k): (usize, usize, usize),
+    lhs: &[T],
+    ll: &Layout,
+    rhs: &[T],
+    rl: &Layout,
+) -> candle_core::Result<Vec<T>> {
+    let (ls, rs) = (ll.stride(), rl.stride());
+    if ls.len() != 2 || rs.len() != 2 {
+        candle_core::bail!("gemm: 2-D operands only");
+    }
+    // The furthest element each operand reads must exist (the gemm reads through raw pointers).
+    let end = |l: &Layout, rows: usize, cols: usize, s: &[usize]| {
+        l.start_offset() + (rows.max(1) - 1) * s[0] + (cols.max(1) - 1) * s[1]
+    };
+    if m * n == 0 {
+        return Ok(Vec::new());
+    }
+    if k == 0 {
+        return Ok(vec![T::zero(); m * n]);
+    }
+    if end(ll, m, k, ls) >= lhs.len() || end(rl, k, n, rs) >= rhs.len() {
+        candle_core::bail!("gemm: operand layout outside its storage");
+    }
+    // rayon's pool size (what candle's `get_num_threads` returns, without its per-call env lookup).
+    let threads = rayon::current_num_threads();
+    let parallelism = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    let mut dst: Vec<T> = Vec::with_capacity(m * n);
+    // SAFETY: the operands' extents were checked above; `dst` has room for m·n elements, which
+    // the gemm writes without reading (`read_dst = false`) before the length is set.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr().add(ll.start_offset()),
+            ls[1] as isize,
+            ls[0] as isize,
+            rhs.as_ptr().add(rl.start_offset()),
+            rs[1] as isize,
+            rs[0] as isize,
+            T::zero(),
+            T::one(),
+            false,
+            false,
+            false,
+            parallelism,
+        );
+        dst.set_len(m * n);
+    }
+    Ok(dst)
+}
+
+/// `lhs [m, k] · rhs [k, n]` into a new `[m, n]` buffer: the BLAS of [`crate::blas`] when one is
+/// loaded and the layouts suit it, [`gemm_fresh`] otherwise.
+fn host_matmul<T: WithDType + crate::blas::BlasFloat>(
+    mnk: (usize, usize, usize),
+    lhs: &[T],
+    ll: &Layout,
+    rhs: &[T],
+    rl: &Layout,
+) -> candle_core::Result<Vec<T>> {
+    // Thin products (a decode step's single row, a LoRA rank) are faster in the gemm crate: OpenBLAS
+    // decoded 35–40 % slower at batch 1 (BENCHMARKS.md).
+    let (m, n, _) = mnk;
+    let thin = m.min(n) < crate::blas::MIN_DIM;
+    if let (false, Some(blas), [lr, lc], [rr, rc]) =
+        (thin, crate::blas::get(), ll.stride(), rl.stride())
+    {
+        let (lhs_at, rhs_at) = (lhs.get(ll.start_offset()..), rhs.get(rl.start_offset()..));
+        if let (Some(a), Some(b)) = (lhs_at, rhs_at)
+            && let Some(v) = blas.matmul(mnk, a, (*lr, *lc), b, (*rr, *rc))
+        {
+            return Ok(v);
+        }
+    }
+    gemm_fresh(mnk, lhs, ll, rhs, rl)
+}
+
+/// A storage-level CPU matmul: [`host_matmul`] for f32 and f64 (batch 1), candle's otherwise.
+fn cpu_matmul(
+    s1: &CpuStorage,
+    s2: &CpuStorage,
+    (b, m, n, k): (usize, usize, usize, usize),
+    l1: &Layout,
+    l2: &Layout,
+) -> candle_core::Result<CpuStorage> {
+    match (s1, s2) {
+        (CpuStorage::F32(a), CpuStorage::F32(w)) if b == 1 => {
+            Ok(CpuStorage::F32(host_matmul((m, n, k), a, l1, w, l2)?))
+        }
+        (CpuStorage::F64(a), CpuStorage::F64(w)) if b == 1 => {
+            Ok(CpuStorage::F64(host_matmul((m, n, k), a, l1, w, l2)?))
+        }
+        _ => s1.matmul(s2, (b, m, n, k), l1, l2),
+    }
+}
+
+/// `a [m, k] · b [k, n]` for 2-D tensors: [`cpu_matmul`] on the CPU, `Tensor::matmul` elsewhere
+/// and whenever an operand is tracked (the result of [`cpu_matmul`] records no graph).
+pub(crate) fn matmul2(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    let ((m, k), (k2, n)) = (a.dims2()?, b.dims2()?);
+    if !a.device().is_cpu()
+        || !b.device().is_cpu()
+        || k != k2
+        || a.dtype() != b.dtype()
+        || a.track_op()
+        || b.track_op()
+    {
+        return a.matmul(b);
+    }
+    let (sa, la) = a.storage_and_layout();
+    let (sb, lb) = b.storage_and_layout();
+    let (Storage::Cpu(sa), Storage::Cpu(sb)) = (&*sa, &*sb) else {
+        return a.matmul(b);
+    };
+    let out = cpu_matmul(sa, sb, (1, m, n, k), la, lb)?;
+    let dev = Device::Cpu;
+    match out {
+        CpuStorage::F32(v) => Tensor::from_vec(v, (m, n), &dev),
+        CpuStorage::F64(v) => Tensor::from_vec(v, (m, n), &dev),
+        _ => a.matmul(b),
     }
 }
 
@@ -133,7 +287,7 @@ impl CustomOp2 for LinearOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        Self::fwd(s1, l1, s2, l2)
+        Self::cpu(s1, l1, s2, l2)
     }
 
     #[cfg(feature = "cuda")]
@@ -144,7 +298,9 @@ impl CustomOp2 for LinearOp {
         s2: &candle_core::CudaStorage,
         l2: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        Self::fwd(s1, l1, s2, l2)
+        Self::fwd(s1, l1, s2, l2, &|a, b, bmnk, la, lb| {
+            a.matmul(b, bmnk, la, lb)
+        })
     }
 
     fn bwd(
@@ -158,12 +314,12 @@ impl CustomOp2 for LinearOp {
         let m = x.elem_count() / k.max(1);
         let g = grad.reshape((m, out))?;
         let gx = if x.track_op() {
-            Some(g.matmul(&w.detach())?.reshape(x.shape())?)
+            Some(matmul2(&g, &w.detach())?.reshape(x.shape())?)
         } else {
             None
         };
         let gw = if w.track_op() {
-            Some(g.t()?.matmul(&x.detach().reshape((m, k))?)?)
+            Some(matmul2(&g.t()?, &x.detach().reshape((m, k))?)?)
         } else {
             None
         };
@@ -217,10 +373,14 @@ impl Linear {
 
     pub(crate) fn forward(&self, x: &Tensor, ctx: &Ctx) -> Result<Tensor> {
         let x = x.contiguous()?;
-        let mut y = linear(&x, &self.weight.value(ctx))?;
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(&b.value(ctx))?;
-        }
+        let w = self.weight.value(ctx);
+        let y = match &self.bias {
+            Some(b) if crate::fused::fused_available(&x) && b.tensor().dtype() == x.dtype() => {
+                crate::fused::linear_bias(&x, &w, &b.value(ctx))?
+            }
+            Some(b) => linear(&x, &w)?.broadcast_add(&b.value(ctx))?,
+            None => linear(&x, &w)?,
+        };
         let Some(adapter) = ctx.adapter.and_then(|name| self.adapters.get(name)) else {
             return Ok(y);
         };

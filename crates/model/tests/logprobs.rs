@@ -71,23 +71,30 @@ fn check(opts: &LogprobOptions) {
 
 #[test]
 fn matches_reference_over_chunk_sizes() {
+    // 23 rows: chunks of 23 and 64 are single-chunk, where the forward's logits are kept.
     for chunk_size in [1, 5, 7, 23, 64] {
-        check(&LogprobOptions {
-            temperature: 1.0,
-            chunk_size,
-            with_entropy: false,
-        });
+        for keep_logits in [false, true] {
+            check(&LogprobOptions {
+                temperature: 1.0,
+                chunk_size,
+                with_entropy: false,
+                keep_logits,
+            });
+        }
     }
 }
 
 #[test]
 fn matches_reference_with_entropy_and_temperature() {
-    for (chunk_size, temperature) in [(4, 0.7), (23, 1.0), (10, 1.3)] {
-        check(&LogprobOptions {
-            temperature,
-            chunk_size,
-            with_entropy: true,
-        });
+    for (chunk_size, temperature) in [(4, 0.7), (23, 1.0), (10, 1.3), (64, 0.8)] {
+        for keep_logits in [false, true] {
+            check(&LogprobOptions {
+                temperature,
+                chunk_size,
+                with_entropy: true,
+                keep_logits,
+            });
+        }
     }
 }
 
