@@ -18,11 +18,14 @@ NODES=${NODES:-2-3}
 TRAIN_ITEMS=${TRAIN_ITEMS:-1500}
 TEST_ITEMS=${TEST_ITEMS:-90}
 # Evaluation: the paper's sampling (temperature 0.6, top-p 0.95), N samples per item.
-EVAL_N=${EVAL_N:-4}
+EVAL_N=${EVAL_N:-8}
 EVAL_ARGS=(--n "$EVAL_N" --temperature 0.6 --top-p 0.95 --max-new-tokens 32 --seed 0)
 
 echo "== build (release; not part of the demo's time)"
 cargo build --release --bin caugym
+# OpenBLAS for the CPU matmuls (PyPI wheel, once; crates/model/src/blas.rs). CAUGYM_BLAS=off: the gemm crate.
+CAUGYM_BLAS=${CAUGYM_BLAS-$(scripts/fetch-openblas.sh)}
+export CAUGYM_BLAS
 caugym() { cargo run -q --release --bin caugym -- "$@"; }
 
 OUT=runs/demo
