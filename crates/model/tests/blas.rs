@@ -146,13 +146,7 @@ fn training_step_matches_the_gemm_crate() {
     );
     assert!(g_blas.len() > 20, "only {} weights trained", g_blas.len());
     for ((name, a), (_, b)) in g_blas.iter().zip(&g_gemm) {
-        let scale = b
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap() as f64;
+        let scale = max_abs(b);
         let d = max_diff(a, b);
         assert!(
             d <= 1e-4 * (1.0 + scale),

@@ -82,6 +82,18 @@ pub fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
         .unwrap()
 }
 
+/// Largest |x| over all elements (as f64): the scale of a relative tolerance.
+pub fn max_abs(t: &Tensor) -> f64 {
+    t.to_dtype(DType::F64)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
+}
+
 /// Random tensor U(-s, s) of `shape`, f32.
 pub fn uniform(shape: &[usize], s: f32, seed: u64) -> Tensor {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
